@@ -1,0 +1,233 @@
+"""The ``convert`` command. The library raises; this module turns errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from .errors import ConverterError, UnknownFormatError
+from .options import Options
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+SUBCOMMANDS = ("convert", "identify", "formats")
+
+
+class _DefaultToConvert(TyperGroup):
+    """``convert IN OUT`` runs the ``convert`` command; ``convert identify ...`` the subcommand.
+
+    A file named like a subcommand can be given as ``./formats``.
+    """
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["convert", *args]
+        return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx):
+        return list(SUBCOMMANDS)
+
+
+app = typer.Typer(
+    cls=_DefaultToConvert,
+    add_completion=False,
+    no_args_is_help=True,
+    help="Convert data between Python's persistence formats: pickle, JSON, JSON Lines, the dbm family, "
+    "shelve and SQLite.  Usage: convert IN OUT [OPTIONS].  (ImageMagick also installs a `convert`; "
+    "`python -m converter` always means this one.)",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+)
+
+
+def _fail(exc: BaseException, debug: bool, code: int = 1):
+    if debug:
+        raise exc
+    err.print(f"convert: error: {exc}", markup=False)
+    raise typer.Exit(code)
+
+
+def _run(fn, debug: bool):
+    try:
+        return fn()
+    except UnknownFormatError as exc:
+        _fail(exc, debug, 2)
+    except ConverterError as exc:
+        _fail(exc, debug, 1)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        err.print("convert: interrupted; nothing was written", markup=False)
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except Exception as exc:  # a bug, or a plugin's: short message, traceback behind --debug
+        if debug:
+            raise
+        err.print(f"convert: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", markup=False)
+        raise typer.Exit(1) from None
+
+
+@app.command("convert", help="Convert IN to OUT (formats detected from content and extension).")
+def convert_cmd(
+    src: Annotated[Path, typer.Argument(metavar="IN", help="input file (or - for stdin)", show_default=False)],
+    dst: Annotated[Path, typer.Argument(metavar="OUT", help="output file (or - for stdout)", show_default=False)],
+    from_: Annotated[Optional[str], typer.Option("--from", help="input format (see `convert formats`)")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="output format")] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="replace an existing output")] = False,
+    key_codec: Annotated[Optional[str], typer.Option(help="codec of a dbm store's keys: raw, utf8, pickle, json")] = None,
+    value_codec: Annotated[Optional[str], typer.Option(help="codec of a dbm store's values: raw, utf8, pickle, json")] = None,
+    pickle_protocol: Annotated[int, typer.Option(help="protocol of pickles written (0-2 for Python 2 readers)")] = 4,
+    json_style: Annotated[str, typer.Option(help="tagged (lossless) or plain (ordinary JSON; changes are reported)")] = "tagged",
+    allow: Annotated[Optional[list[str]], typer.Option(help="allow one more global in pickles, as module.Name (repeatable)")] = None,
+    trust: Annotated[bool, typer.Option(help="unpickle with the full unpickler: RUNS CODE from the input")] = False,
+    py2_strings: Annotated[str, typer.Option(help="Python 2 byte strings: utf8 (to str, error if not UTF-8), latin1, bytes")] = "utf8",
+    table: Annotated[Optional[str], typer.Option(help="SQLite table to read or write")] = None,
+    layout: Annotated[str, typer.Option(help="SQLite output: auto, table (a column per field) or kv")] = "auto",
+    pk: Annotated[str, typer.Option(help="SQLite output: the primary-key column that holds the record key")] = "key",
+    dbm: Annotated[Optional[str], typer.Option(help="dbm flavour of a shelve output (default: what shelve.open makes here)")] = None,
+    database: Annotated[Optional[str], typer.Option(help="Berkeley DB subdatabase to read")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, notes or summary")] = False,
+    debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
+):
+    if py2_strings not in ("utf8", "latin1", "bytes"):
+        raise typer.BadParameter("must be utf8, latin1 or bytes", param_hint="--py2-strings")
+    if json_style not in ("tagged", "plain"):
+        raise typer.BadParameter("must be tagged or plain", param_hint="--json-style")
+    if layout not in ("auto", "table", "kv"):
+        raise typer.BadParameter("must be auto, table or kv", param_hint="--layout")
+    options = Options(
+        key_codec=key_codec, value_codec=value_codec, pickle_protocol=pickle_protocol, json_style=json_style,
+        allow=tuple(allow or ()), trust=trust, py2_strings=py2_strings, table=table, layout=layout, pk=pk,
+        dbm=dbm, database=database, force=force,
+    )
+    if not quiet:
+        options.on_note = lambda m: err.print(f"note: {m}", markup=False)
+
+    def work():
+        from .pipeline import convert
+
+        if trust and not quiet:
+            err.print("warning: --trust unpickles with the full unpickler, which runs any code in the input", markup=False)
+        show = not quiet and err.is_terminal
+        if not show:
+            return convert(src, dst, from_=from_, to=to, options=options)
+        from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} records"),
+                      _RateColumn(), TimeElapsedColumn(), console=err, transient=True) as progress:
+            task = progress.add_task("converting", total=None)
+            return convert(src, dst, from_=from_, to=to, options=options,
+                           on_progress=lambda n: progress.update(task, completed=n))
+
+    result = _run(work, debug)
+    if not quiet:
+        rate = result.records / result.seconds if result.seconds > 0 else 0
+        summary = (f"{result.records} record(s): {src} ({result.source_format}) -> {dst} ({result.sink_format}) "
+                   f"in {result.seconds:.2f}s ({rate:,.0f} records/s)")
+        if result.overridden:
+            summary += f"; {result.overridden} key(s) overridden"
+        err.print(summary, markup=False)
+
+
+@app.command("identify", help="Tell what each file is, and why.")
+def identify_cmd(
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
+):
+    from .identify import identify
+
+    failed = False
+    reports = []
+    for path in paths:
+        try:
+            reports.append(_run(lambda: identify(path), True))
+        except ConverterError as exc:
+            failed = True
+            reports.append({"path": str(path), "error": str(exc)})
+            if not as_json:
+                err.print(f"convert: error: {exc}", markup=False)
+            continue
+        except Exception as exc:
+            if debug:
+                raise
+            failed = True
+            reports.append({"path": str(path), "error": f"{type(exc).__name__}: {exc}"})
+            err.print(f"convert: error: {path}: {type(exc).__name__}: {exc}", markup=False)
+            continue
+        if not as_json:
+            r = reports[-1]
+            out.print(f"{r['path']}: {r['format']} ({r['reason']})", markup=False)
+            for k, v in r.get("details", {}).items():
+                out.print(f"    {k}: {v}", markup=False)
+            for other in r.get("also", []):
+                out.print(f"    also matches: {other}", markup=False)
+    if as_json:
+        out.print_json(json.dumps(reports))
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("formats", help="List every registered format.")
+def formats_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
+):
+    from .registry import get_registry
+
+    registry = _run(get_registry, debug)
+    rows = [
+        {
+            "name": f.name,
+            "aliases": list(f.aliases),
+            "read": f.reader is not None,
+            "write": f.writer is not None,
+            "extensions": list(f.extensions),
+            "detect": f.sniff is not None,
+            "description": f.description,
+            "plugin": f.plugin,
+            "distribution": f.distribution,
+        }
+        for f in registry
+    ]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    header = ("format", "read", "write", "detect", "extensions", "aliases", "provided by")
+    table = [header] + [
+        (r["name"], "yes" if r["read"] else "-", "yes" if r["write"] else "-", "content" if r["detect"] else "name",
+         " ".join(r["extensions"]) or "-", " ".join(r["aliases"]) or "-", r["distribution"] or r["plugin"])
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        out.print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), markup=False)
+    out.print()
+    for r in rows:
+        out.print(f"  {r['name']}: {r['description']}", markup=False)
+
+
+class _RateColumn:
+    """records/s for the progress bar (rich's speed column counts bytes)."""
+
+    def __new__(cls):
+        from rich.progress import ProgressColumn
+        from rich.text import Text
+
+        class Rate(ProgressColumn):
+            def render(self, task):
+                return Text(f"{task.speed:,.0f} records/s" if task.speed else "")
+
+        return Rate()
+
+
+def main():
+    app(prog_name="convert")

@@ -1,0 +1,33 @@
+"""``convert identify``: what a file is and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .detect import detect_input, sniff
+from .errors import DetectionError
+from .options import Options
+from .registry import get_registry
+
+
+def identify(path, registry=None) -> dict:
+    """{'path', 'format', 'reason', 'details', 'also'} for ``path``; raises DetectionError."""
+    registry = registry or get_registry()
+    path = Path(path)
+    if not path.exists() and not any(path.parent.glob(path.name + ".*")):
+        raise DetectionError(f"{path}: no such file")
+    found = sniff(path, registry)
+    if found:
+        fmt, reason = found[0]
+    else:
+        fmt, reason = detect_input(path, registry)
+    details = {}
+    if fmt.describe is not None:
+        details = fmt.describe(path, Options())
+    return {
+        "path": str(path),
+        "format": fmt.name,
+        "reason": reason,
+        "details": details,
+        "also": [f"{f.name} ({r})" for f, r in found[1:]],
+    }

@@ -1,0 +1,44 @@
+"""Options shared by readers, writers and codecs, and the notes they leave for the user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass
+class Options:
+    """Everything a conversion can be told. Readers and writers take the fields they need.
+
+    ``note(msg)`` records something the user should hear about (a codec chosen, keys
+    overridden, values changed by a lossy style); the CLI prints notes on stderr.
+    """
+
+    key_codec: str | None = None
+    value_codec: str | None = None
+    pickle_protocol: int = 4
+    json_style: str = "tagged"
+    allow: tuple[str, ...] = ()
+    trust: bool = False
+    py2_strings: str = "utf8"
+    table: str | None = None
+    layout: str = "auto"
+    pk: str = "key"
+    dbm: str | None = None
+    database: str | None = None
+    force: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    on_note: Callable[[str], None] | None = None
+    # temporary output paths -> the names the user gave, so notes never show a temporary name
+    display_names: dict[str, str] = field(default_factory=dict)
+
+    def note(self, message: str) -> None:
+        for tmp, real in self.display_names.items():
+            message = message.replace(tmp, real)
+        self.notes.append(message)
+        if self.on_note is not None:
+            self.on_note(message)
+
+    def pickle_kwargs(self) -> dict:
+        return {"allow": self.allow, "trust": self.trust, "py2_strings": self.py2_strings}

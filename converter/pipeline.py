@@ -1,0 +1,200 @@
+"""Source -> records -> sink, one record at a time, written under a temporary name and renamed
+into place only after success."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .codecs import decode_records, encode_records
+from .detect import detect_input, detect_output
+from .errors import ConverterError, OutputError, UnsupportedValueError
+from .options import Options
+from .registry import get_registry
+
+
+@dataclass
+class Result:
+    records: int
+    source_format: str
+    sink_format: str
+    seconds: float
+    overridden: int = 0
+    outputs: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _as_path(p) -> Path:
+    return p if isinstance(p, Path) else Path(os.fspath(p))
+
+
+def _passthrough(source, sink, options) -> bool:
+    """Copy stored bytes unchanged between two key-value stores when no codec was asked for."""
+    return (
+        source.kv and sink.kv and not options.key_codec and not options.value_codec
+        and (source.key_codec, source.value_codec) == (sink.key_codec, sink.value_codec)
+    )
+
+
+def iter_source(path, fmt, options, registry, decode=True) -> Iterator[tuple]:
+    records = fmt.reader(path, options)
+    if fmt.kv and decode:
+        records = decode_records(records, registry, options, str(path), fmt.key_codec, fmt.value_codec)
+    return iter(records)
+
+
+def read_records(src, *, from_: str | None = None, options: Options | None = None, registry=None) -> Iterator[tuple]:
+    """Iterate the (key, value) records of ``src`` (format detected unless ``from_`` names it)."""
+    registry = registry or get_registry()
+    options = options or Options()
+    path = _as_path(src)
+    fmt, _ = detect_input(path, registry, from_)
+    if fmt.reader is None:
+        raise ConverterError(f"{path}: format {fmt.name} cannot be read")
+    return iter_source(path, fmt, options, registry)
+
+
+class _Counter:
+    """Counts records, reports progress, and finds repeated keys for sinks that care."""
+
+    def __init__(self, records, track_keys: bool, policy: str, sink_name: str, on_progress):
+        self.records = records
+        self.n = 0
+        self.overridden = 0
+        self.track = track_keys
+        self.policy = policy
+        self.sink_name = sink_name
+        self.seen: set = set()
+        self.on_progress = on_progress
+
+    def __iter__(self):
+        on_progress, seen, track = self.on_progress, self.seen, self.track
+        for record in self.records:
+            if track:
+                key = record[0]
+                try:
+                    if key in seen:
+                        if self.policy == "error":
+                            raise UnsupportedValueError(
+                                f"key {key!r} occurs twice, and a {self.sink_name} output cannot hold it twice"
+                            )
+                        self.overridden += 1
+                    else:
+                        seen.add(key)
+                except TypeError:
+                    pass  # unhashable keys cannot repeat in any dict-like source
+            self.n += 1
+            if on_progress is not None and not self.n % 1000:
+                on_progress(self.n)
+            yield record
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def convert(
+    src,
+    dst,
+    *,
+    from_: str | None = None,
+    to: str | None = None,
+    options: Options | None = None,
+    registry=None,
+    on_progress: Callable[[int], None] | None = None,
+    **option_fields,
+) -> Result:
+    """Convert ``src`` to ``dst``. Keyword options are ``Options`` fields (``force=True`` ...)."""
+    registry = registry or get_registry()
+    options = options or Options(**option_fields)
+    for k, v in option_fields.items():
+        setattr(options, k, v)
+    started = time.perf_counter()
+    src_path, dst_path = _as_path(src), _as_path(dst)
+    source, _ = detect_input(src_path, registry, from_)
+    sink, _ = detect_output(dst_path, registry, to)
+    if source.reader is None:
+        raise ConverterError(f"{src_path}: format {source.name} cannot be read")
+    if sink.writer is None:
+        raise ConverterError(f"{dst_path}: format {sink.name} cannot be written")
+    to_stdout = str(dst_path) == "-"
+    if str(src_path) == "-" and not source.stream:
+        raise ConverterError(f"format {source.name} cannot be read from stdin")
+    if to_stdout and not sink.stream:
+        raise ConverterError(f"format {sink.name} cannot be written to stdout")
+
+    outputs = [] if to_stdout else sink.parts(dst_path)
+    if not to_stdout:
+        inputs = source.parts(src_path) if str(src_path) != "-" else []
+        for out in outputs:
+            if any(_same_file(out, i) or out.resolve() == i.resolve() for i in inputs):
+                raise OutputError(f"{out}: the output is the input file; choose another output")
+        if not dst_path.parent.is_dir():
+            raise OutputError(f"{dst_path.parent}: output directory does not exist")
+        existing = [o for o in outputs if o.exists() or o.is_symlink()]
+        if existing and not options.force:
+            raise OutputError(f"{existing[0]}: output exists; use --force to replace it")
+
+    passthrough = _passthrough(source, sink, options)
+    if passthrough and source.kv:
+        options.note(f"{src_path}: keys and values copied as stored bytes")
+    records = iter_source(src_path, source, options, registry, decode=not passthrough)
+    counter = _Counter(records, sink.duplicates != "keep", sink.duplicates, sink.name, on_progress)
+    records = iter(counter)
+    if sink.kv and not passthrough:
+        records = encode_records(records, registry, options, str(dst_path), sink.key_codec, sink.value_codec)
+
+    if to_stdout:
+        sink.writer(dst_path, records, options)
+        sys.stdout.buffer.flush()
+    else:
+        _write_atomically(sink, dst_path, records, options)
+    if counter.overridden:
+        options.note(f"{counter.overridden} key(s) occurred more than once; the later record was kept")
+    return Result(
+        records=counter.n,
+        source_format=source.name,
+        sink_format=sink.name,
+        seconds=time.perf_counter() - started,
+        overridden=counter.overridden,
+        outputs=outputs,
+        notes=list(options.notes),
+    )
+
+
+def _write_atomically(sink, dst: Path, records, options) -> None:
+    """Write into a fresh directory beside ``dst`` and rename every file into place at the end.
+
+    Anything that goes wrong (an error, Ctrl-C) removes the temporary directory, so no
+    half-written output is ever visible under the output's name.
+    """
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".converting", dir=dst.parent))
+    options.display_names[str(tmpdir / dst.name)] = str(dst)
+    try:
+        sink.writer(tmpdir / dst.name, records, options)
+        made = sorted(tmpdir.iterdir())
+        if not made:
+            raise ConverterError(f"{dst}: the {sink.name} writer produced no file")
+        if not options.force:
+            clash = [dst.parent / m.name for m in made if (dst.parent / m.name).exists()]
+            if clash:
+                raise OutputError(f"{clash[0]}: output exists; use --force to replace it")
+        for m in made:
+            os.replace(m, dst.parent / m.name)
+    except ConverterError as exc:
+        # errors raised by a writer name the temporary file; name the user's output instead
+        text = str(exc).replace(str(tmpdir / dst.name), str(dst))
+        if text != str(exc):
+            raise type(exc)(text) from exc
+        raise
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)

@@ -1,0 +1,236 @@
+"""The plugin manager and the format/codec registry.
+
+Built-in formats live in ``converter.plugins.*`` and register through the same hooks as
+third-party plugins, which are found through the ``converter`` entry-point group::
+
+    [project.entry-points.converter]
+    toml = "converter_toml"
+
+Environment: ``CONVERTER_LOAD_PLUGINS`` unset loads every installed plugin; set to a
+comma-separated list of entry-point names it loads only those; set to the empty string it
+loads none (the test suite does this). Built-in formats are always loaded.
+
+Name clashes: a format name or alias may be claimed once. A plugin that means to replace an
+existing format says so with ``Format(..., replaces=True)`` and must be registered after it
+(third-party plugins always are); any other clash is a ``PluginError`` naming both plugins.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError, UnknownFormatError
+
+hookimpl = pluggy.HookimplMarker("converter")
+
+BUILTIN_PLUGINS = (
+    "converter.plugins.codecs",
+    "converter.plugins.pickle",
+    "converter.plugins.json",
+    "converter.plugins.dbm",
+    "converter.plugins.gdbm",
+    "converter.plugins.bdb",
+    "converter.plugins.sqlite",
+)
+
+Record = tuple  # (key, value)
+
+
+@dataclass
+class Format:
+    """A declarative description of one file format.
+
+    name: the canonical name (``--from``/``--to``), e.g. ``"json"``.
+    sniff(head, path) -> str | None: ``head`` is up to 4096 first bytes of ``path`` (empty when
+        ``path`` is not a file, e.g. the base name of a multi-file store). Return a short reason
+        ("gdbm magic 0x13579acf") when the content is this format, else None. Must not raise.
+    reader(path, options) -> iterable of (key, value) records.
+    writer(path, records, options): write every record to ``path`` (a fresh path in a temporary
+        directory; the core renames every file it creates into place after success).
+    kv: the store holds bytes -> bytes; the core turns them into values with codecs
+        (``key_codec``/``value_codec`` force a codec, e.g. shelve's ``"pickle"``).
+    files(path) -> the files that make up the store at ``path`` (default: just ``path``).
+    stream: ``-`` means stdin/stdout for this format.
+    duplicates: what a repeated key means in this sink: "override" (later wins, counted),
+        "error" (the format cannot hold it), or "keep" (a stream of records).
+    priority: breaks ties when several sniffs match; more specific formats use a higher one.
+    describe(path, options) -> dict of extra facts for ``convert identify`` (optional).
+    """
+
+    name: str
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    extensions: tuple[str, ...] = ()
+    sniff: Callable[[bytes, Path], str | None] | None = None
+    reader: Callable[[Path, Any], Iterable[Record]] | None = None
+    writer: Callable[[Path, Iterable[Record], Any], None] | None = None
+    kv: bool = False
+    key_codec: str | None = None
+    value_codec: str | None = None
+    files: Callable[[Path], list[Path]] | None = None
+    stream: bool = False
+    duplicates: str = "override"
+    priority: int = 0
+    describe: Callable[[Path, Any], dict] | None = None
+    replaces: bool = False
+    plugin: str = ""
+    distribution: str = ""
+
+    def parts(self, path: Path) -> list[Path]:
+        return list(self.files(path)) if self.files else [path]
+
+
+@dataclass
+class Codec:
+    """Turns a key-value store's bytes into Python values and back.
+
+    decode(data, options, what) -> value; encode(value, options) -> bytes (raise
+    ``UnsupportedValueError`` for a value it cannot hold). ``sniff(data)`` says whether stored
+    bytes look like this codec (used to auto-detect, in ``order``); ``accepts(value)`` says
+    whether a value can be stored with it (used to pick a codec for writing, in ``order``).
+    """
+
+    name: str
+    decode: Callable[[bytes, Any, str], Any]
+    encode: Callable[[Any, Any], bytes]
+    description: str = ""
+    sniff: Callable[[bytes], bool] | None = None
+    accepts: Callable[[Any], bool] | None = None
+    order: int = 50
+    plugin: str = ""
+
+
+_REQUIRED = {"name": str}
+_DUPLICATE_POLICIES = {"override", "error", "keep"}
+
+
+class Registry:
+    """Every format and codec that the loaded plugins registered."""
+
+    def __init__(self, pm: pluggy.PluginManager):
+        self.pm = pm
+        self.formats: dict[str, Format] = {}
+        self.codecs: dict[str, Codec] = {}
+        self._names: dict[str, str] = {}  # name or alias (lower case) -> canonical name
+        dists = {id(plugin): dist.project_name for plugin, dist in pm.list_plugin_distinfo()}
+        for impl in pm.hook.register_formats.get_hookimpls():
+            self._call(impl, "register_formats", self._add_format, dists)
+        for impl in pm.hook.register_codecs.get_hookimpls():
+            self._call(impl, "register_codecs", self._add_codec, dists)
+
+    def _call(self, impl, hook, add, dists):
+        name = impl.plugin_name
+        dist = dists.get(id(impl.plugin), "converter-toolkit" if name in BUILTIN_PLUGINS else "")
+
+        def register(item):
+            add(item, name, dist)
+
+        try:
+            impl.function(*[register for _ in impl.argnames])
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f'plugin "{name}" failed in {hook}: {type(exc).__name__}: {exc}') from exc
+
+    def _add_format(self, fmt, plugin, dist):
+        if not isinstance(fmt, Format):
+            raise PluginError(f'plugin "{plugin}" registered {fmt!r}, not a converter.Format')
+        if not fmt.name or not isinstance(fmt.name, str):
+            raise PluginError(f'plugin "{plugin}" registered a format without a name')
+        if fmt.reader is None and fmt.writer is None:
+            raise PluginError(f'plugin "{plugin}": format {fmt.name!r} has neither a reader nor a writer')
+        if fmt.duplicates not in _DUPLICATE_POLICIES:
+            raise PluginError(f'plugin "{plugin}": format {fmt.name!r} has duplicates={fmt.duplicates!r}')
+        bad_ext = [e for e in fmt.extensions if not e.startswith(".")]
+        if bad_ext:
+            raise PluginError(f'plugin "{plugin}": format {fmt.name!r} extensions must start with ".": {bad_ext}')
+        fmt.plugin, fmt.distribution = plugin, dist
+        claimed = [fmt.name, *fmt.aliases]
+        for n in claimed:
+            owner = self._names.get(n.lower())
+            if owner is None:
+                continue
+            if fmt.replaces and owner == fmt.name:
+                continue
+            raise PluginError(
+                f'plugin "{plugin}" registers format name {n!r}, already registered by plugin '
+                f'"{self.formats[owner].plugin}" (set replaces=True on a format of the same name to replace it)'
+            )
+        if fmt.replaces and fmt.name in self.formats:
+            old = self.formats[fmt.name]
+            for n in [old.name, *old.aliases]:
+                self._names.pop(n.lower(), None)
+        self.formats[fmt.name] = fmt
+        for n in claimed:
+            self._names[n.lower()] = fmt.name
+
+    def _add_codec(self, codec, plugin, dist):
+        if not isinstance(codec, Codec):
+            raise PluginError(f'plugin "{plugin}" registered {codec!r}, not a converter.Codec')
+        if codec.name in self.codecs:
+            raise PluginError(
+                f'plugin "{plugin}" registers codec {codec.name!r}, already registered by plugin '
+                f'"{self.codecs[codec.name].plugin}"'
+            )
+        codec.plugin = plugin
+        self.codecs[codec.name] = codec
+
+    def format(self, name: str) -> Format:
+        canonical = self._names.get(name.lower())
+        if canonical is None:
+            raise UnknownFormatError(f"Unknown format {name!r}. Pick one of {sorted(self.formats)}")
+        return self.formats[canonical]
+
+    def codec(self, name: str) -> Codec:
+        try:
+            return self.codecs[name]
+        except KeyError:
+            raise UnknownFormatError(f"Unknown codec {name!r}. Pick one of {sorted(self.codecs)}") from None
+
+    def __iter__(self) -> Iterator[Format]:
+        return iter(sorted(self.formats.values(), key=lambda f: f.name))
+
+
+def make_plugin_manager(load_entrypoints: bool | None = None) -> pluggy.PluginManager:
+    """A plugin manager with the built-ins and (unless turned off) the installed plugins."""
+    import importlib
+
+    pm = pluggy.PluginManager("converter")
+    pm.add_hookspecs(hookspecs)
+    for modname in BUILTIN_PLUGINS:
+        pm.register(importlib.import_module(modname), name=modname)
+    wanted = os.environ.get("CONVERTER_LOAD_PLUGINS")
+    if load_entrypoints is None:
+        load_entrypoints = wanted != ""
+    if load_entrypoints:
+        if wanted:
+            for name in (n.strip() for n in wanted.split(",")):
+                if name:
+                    pm.load_setuptools_entrypoints("converter", name=name)
+        else:
+            pm.load_setuptools_entrypoints("converter")
+    pm.check_pending()
+    return pm
+
+
+_registry: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    global _registry
+    if _registry is None:
+        _registry = Registry(make_plugin_manager())
+    return _registry
+
+
+def reset_registry(registry: Registry | None = None) -> None:
+    """Forget (or replace) the process-wide registry; for tests and long-running hosts."""
+    global _registry
+    _registry = registry

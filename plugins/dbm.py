@@ -1,0 +1,390 @@
+"""The dbm family: dbm.dumb, dbm.sqlite3, dbm.gnu, dbm.ndbm, and shelve on top of any of them.
+
+All are bytes -> bytes stores; the core turns the bytes into values with codecs. Readers are
+our own (no C module needed): dbm.dumb and dbm.sqlite3 here, gdbm in ``gdbm.py``, Berkeley DB
+(Debian's ndbm, Python 2's dbhash) in ``bdb.py``. Writing dbm.gnu and dbm.ndbm needs the
+interpreter's C module.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from converter import Format, hookimpl
+from converter.errors import ConverterError, FormatError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+# -- dbm.dumb ---------------------------------------------------------------------------------
+
+def _dumb_base(path: Path) -> Path:
+    if path.suffix in (".dat", ".dir", ".bak"):
+        return path.with_suffix("")
+    return path
+
+
+def _dumb_files(path: Path) -> list[Path]:
+    base = _dumb_base(path)
+    return [Path(f"{base}.dat"), Path(f"{base}.dir")] + ([Path(f"{base}.bak")] if Path(f"{base}.bak").exists() else [])
+
+
+def _sniff_dumb(head, path):
+    base = _dumb_base(Path(path))
+    dat, dirf = Path(f"{base}.dat"), Path(f"{base}.dir")
+    if not (dat.is_file() and dirf.is_file()):
+        return None
+    with open(dirf, "rb") as f:
+        start = f.read(2)
+    if start == b"" or start[:1] in (b"'", b'"') or start in (b"b'", b'b"'):
+        return f"dbm.dumb: {dat.name} + {dirf.name} (index of quoted keys)"
+    return None
+
+
+def _parse_dir_line(line: str, dirfile: Path, lineno: int):
+    try:
+        key, (pos, size) = ast.literal_eval(line)  # literal_eval only: a .dir line is never run
+    except Exception:
+        raise FormatError(f"{dirfile}: line {lineno} is not a dbm.dumb index entry: {line[:60]!r}") from None
+    if isinstance(key, str):
+        key = key.encode("latin-1")  # both Python 2 and 3 write the key's bytes as Latin-1 text
+    if not isinstance(key, bytes) or type(pos) is not int or type(size) is not int or pos < 0 or size < 0:
+        raise FormatError(f"{dirfile}: line {lineno} has a bad key or position: {line[:60]!r}")
+    return key, pos, size
+
+
+def _read_dumb(path, options):
+    base = _dumb_base(Path(path))
+    dat, dirf = Path(f"{base}.dat"), Path(f"{base}.dir")
+    if not dat.is_file() or not dirf.is_file():
+        raise FormatError(f"{base}: dbm.dumb needs both {dat.name} and {dirf.name}")
+    index: dict[bytes, tuple[int, int]] = {}
+    with open(dirf, "r", encoding="latin-1", newline="") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            if not line.endswith("\n"):
+                raise FormatError(f"{dirf}: line {lineno} is cut short (no newline): the index is truncated")
+            key, pos, size = _parse_dir_line(line.rstrip("\r\n"), dirf, lineno)
+            index[key] = (pos, size)  # a later line overrides an earlier one, as in dbm.dumb
+    dat_size = dat.stat().st_size
+    with open(dat, "rb") as f:
+        for key, (pos, size) in index.items():
+            if pos + size > dat_size:
+                raise FormatError(f"{dat}: record {key!r} lies at bytes {pos}..{pos + size}, past the end ({dat_size})")
+            f.seek(pos)
+            yield key, f.read(size)
+
+
+def _write_dumb(path, records, options):
+    import dbm.dumb
+
+    base = _dumb_base(Path(path))
+    db = dbm.dumb.open(str(base), "n")
+    try:
+        for key, value in records:
+            db[key] = value
+    finally:
+        db.close()
+
+
+# -- dbm.sqlite3 (Python 3.13's schema, read and written with sqlite3 on every Python) -------
+
+def _connect_ro(path: Path):
+    """A read-only connection that cannot create -wal/-shm files beside the input.
+
+    ``immutable=1`` skips the WAL, so a database with a -wal file is first copied (with its
+    WAL) to a temporary directory and read there.
+    """
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size:
+        tmp = Path(tempfile.mkdtemp(prefix="convert-ro-"))
+        shutil.copy2(path, tmp / "db")
+        shutil.copy2(wal, tmp / "db-wal")
+        con = sqlite3.connect(f"file:{tmp / 'db'}?mode=ro", uri=True)
+        con._converter_tmp = tmp  # removed by _close
+        return con
+    uri = "file:" + _quote_uri(path) + "?mode=ro&immutable=1"
+    return sqlite3.connect(uri, uri=True)
+
+
+def _quote_uri(path: Path) -> str:
+    from urllib.parse import quote
+
+    return quote(str(Path(path).absolute()))
+
+
+def close_ro(con):
+    tmp = getattr(con, "_converter_tmp", None)
+    con.close()
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sqlite_tables(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """{table: [(column, declared type), ...]} for the user tables of a SQLite file."""
+    con = _connect_ro(path)
+    try:
+        names = [r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
+        return {n: [(c[1], c[2]) for c in con.execute(f"PRAGMA table_info({quote_ident(n)})")] for n in names}
+    except sqlite3.DatabaseError as exc:
+        raise FormatError(f"{path}: not a readable SQLite database: {exc}") from None
+    finally:
+        close_ro(con)
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def is_dbm_sqlite3(tables) -> bool:
+    cols = tables.get("Dict")
+    return cols is not None and [c[0] for c in cols] == ["key", "value"]
+
+
+def _sniff_sqlite3(head, path):
+    if not head.startswith(SQLITE_MAGIC):
+        return None
+    try:
+        return "dbm.sqlite3: SQLite with table Dict(key, value)" if is_dbm_sqlite3(sqlite_tables(path)) else None
+    except ConverterError:
+        return None
+
+
+def read_dict_table(path, table="Dict"):
+    con = _connect_ro(path)
+    try:
+        for key, value in con.execute(f"SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM {quote_ident(table)} ORDER BY rowid"):
+            yield key, value
+    except sqlite3.DatabaseError as exc:
+        raise FormatError(f"{path}: cannot read table {table}: {exc}") from None
+    finally:
+        close_ro(con)
+
+
+def _read_sqlite3(path, options):
+    if not is_dbm_sqlite3(sqlite_tables(path)):
+        raise FormatError(f"{path}: not a dbm.sqlite3 database (no table Dict(key, value))")
+    yield from read_dict_table(path)
+
+
+def _write_sqlite3(path, records, options):
+    con = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        # the output is a temporary file until it is renamed into place, so bulk settings are safe
+        con.execute("PRAGMA journal_mode = OFF")
+        con.execute("PRAGMA synchronous = OFF")
+        con.execute("CREATE TABLE Dict (key BLOB UNIQUE NOT NULL, value BLOB NOT NULL)")
+        con.execute("BEGIN")
+        con.executemany("INSERT OR REPLACE INTO Dict (key, value) VALUES (?, ?)", records)
+        con.execute("COMMIT")
+        con.execute("PRAGMA journal_mode = WAL")  # what Python 3.13's dbm.sqlite3 uses
+    finally:
+        con.close()
+
+
+# -- dbm.gnu and dbm.ndbm ----------------------------------------------------------------------
+
+def _stdlib(module: str, path, what: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConverterError(
+            f"{path}: {what} needs Python's {module} module, which this interpreter ({_python()}) lacks; "
+            f"use a Python that has it (Debian: apt-get install python3-gdbm), or another output format"
+        ) from None
+
+
+def _python():
+    import sys
+
+    return f"Python {sys.version.split()[0]} at {sys.executable}"
+
+
+def _write_stdlib(module):
+    def write(path, records, options):
+        mod = _stdlib(module, path, f"writing {module}")
+        db = mod.open(str(path), "n")
+        try:
+            for key, value in records:
+                db[key] = value
+        finally:
+            db.close()
+
+    return write
+
+
+def _read_gnu(path, options):
+    from converter.plugins.gdbm import GdbmFile
+
+    with GdbmFile(path) as db:
+        yield from db.items()
+
+
+def _sniff_gnu(head, path):
+    from converter.plugins.gdbm import sniff
+
+    return sniff(head)
+
+
+def _ndbm_files(path: Path) -> list[Path]:
+    path = Path(path)
+    for suffix in (".db", ".pag", ".dir"):
+        if path.suffix == suffix:
+            path = path.with_suffix("")
+    pag, dirf, db = Path(f"{path}.pag"), Path(f"{path}.dir"), Path(f"{path}.db")
+    if pag.exists() or dirf.exists():
+        return [dirf, pag]
+    return [db]
+
+
+def _ndbm_source(path: Path):
+    """('bdb', NAME.db) or ('gdbm', NAME.pag) for an ndbm store given by any of its names."""
+    from converter.plugins.bdb import sniff as bdb_sniff
+    from converter.plugins.gdbm import ndbm_pag_path
+
+    pag = ndbm_pag_path(str(path))
+    if pag:
+        return "gdbm", Path(pag)
+    for candidate in _ndbm_files(path):
+        if candidate.suffix == ".db" and candidate.is_file():
+            with open(candidate, "rb") as f:
+                if bdb_sniff(f.read(512)):
+                    return "bdb", candidate
+    return None, None
+
+
+def _sniff_ndbm(head, path):
+    kind, file = _ndbm_source(Path(path))
+    if kind == "gdbm":
+        return f"dbm.ndbm (gdbm_compat): {file.with_suffix('.dir').name} + {file.name}"
+    if kind == "bdb" and Path(path).suffix != ".db":
+        # a bare NAME whose NAME.db is Berkeley DB: what Debian's dbm.ndbm.open(NAME) made
+        return f"dbm.ndbm (Berkeley DB): {file.name}"
+    return None
+
+
+def _read_ndbm(path, options):
+    kind, file = _ndbm_source(Path(path))
+    if kind == "gdbm":
+        from converter.plugins.gdbm import GdbmFile
+
+        with GdbmFile(file) as db:
+            yield from db.items()
+    elif kind == "bdb":
+        from converter.plugins.bdb import BerkeleyDB
+
+        with BerkeleyDB(file, database=options.database) as db:
+            yield from db.items()
+    else:
+        raise FormatError(f"{path}: no ndbm store here (looked for NAME.dir + NAME.pag and a Berkeley DB NAME.db)")
+
+
+# -- shelve ------------------------------------------------------------------------------------
+
+_FLAVOURS = ("dbm.dumb", "dbm.sqlite3", "dbm.gnu", "dbm.ndbm", "bdb")
+
+
+def default_shelve_flavour() -> str:
+    """What shelve.open would create on this interpreter (dbm's own order of preference)."""
+    import dbm
+
+    for name in getattr(dbm, "_names", ["dbm.gnu", "dbm.ndbm", "dbm.dumb"]):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+        return name
+    return "dbm.dumb"
+
+
+def _shelve_flavour_for_reading(path, options):
+    from converter.detect import sniff
+    from converter.registry import get_registry
+
+    registry = _registry_of(options)
+    for fmt, _reason in sniff(Path(path), registry):
+        if fmt.name in _FLAVOURS:
+            return fmt
+    raise FormatError(f"{path}: not a shelve: no dbm store found here (checked {', '.join(_FLAVOURS)})")
+
+
+def _registry_of(options):
+    from converter.registry import get_registry
+
+    return options.extra.get("registry") or get_registry()
+
+
+def _read_shelve(path, options):
+    yield from _shelve_flavour_for_reading(path, options).reader(path, options)
+
+
+def _shelve_flavour_for_writing(options):
+    name = options.dbm or default_shelve_flavour()
+    fmt = _registry_of(options).format(name)
+    if fmt.name not in _FLAVOURS or fmt.writer is None:
+        raise ConverterError(f"--dbm {name}: a shelve can be written as one of {[f for f in _FLAVOURS if f != 'bdb']}")
+    return fmt
+
+
+def _write_shelve(path, records, options):
+    fmt = _shelve_flavour_for_writing(options)
+    options.note(f"{path}: shelve written as {fmt.name}")
+    fmt.writer(path, records, options)
+
+
+def _shelve_files(path):
+    # the files depend on the flavour; dbm.dumb's pair covers the default on Pythons < 3.13
+    from converter.options import Options
+
+    try:
+        return _shelve_flavour_for_writing(Options()).parts(Path(path))
+    except ConverterError:
+        return [Path(path)]
+
+
+@hookimpl
+def register_formats(register):
+    register(Format(
+        name="dbm.dumb",
+        description="dbm.dumb / Python 2 dumbdbm: NAME.dat + NAME.dir",
+        aliases=("dumbdbm", "dumb"),
+        extensions=(".dat",),
+        sniff=_sniff_dumb, reader=_read_dumb, writer=_write_dumb, kv=True,
+        files=_dumb_files, priority=10,
+    ))
+    register(Format(
+        name="dbm.sqlite3",
+        description="Python 3.13's dbm.sqlite3 (SQLite table Dict), read and written on any Python",
+        aliases=("sqlite3-dbm",),
+        sniff=_sniff_sqlite3, reader=_read_sqlite3, writer=_write_sqlite3, kv=True, priority=20,
+    ))
+    register(Format(
+        name="dbm.gnu",
+        description="GNU dbm (gdbm) file; read without the C module, written with it",
+        aliases=("gdbm", "gnu"),
+        extensions=(".gdbm", ".gdb"),
+        sniff=_sniff_gnu, reader=_read_gnu, writer=_write_stdlib("dbm.gnu"), kv=True, priority=10,
+    ))
+    register(Format(
+        name="dbm.ndbm",
+        description="ndbm: NAME.dir + NAME.pag (gdbm_compat) or NAME.db (Berkeley DB, Debian's dbm.ndbm)",
+        aliases=("ndbm", "dbm"),
+        extensions=(".pag",),
+        sniff=_sniff_ndbm, reader=_read_ndbm, writer=_write_stdlib("dbm.ndbm"), kv=True,
+        files=_ndbm_files, priority=15,
+    ))
+    register(Format(
+        name="shelve",
+        description="shelve: any dbm flavour holding pickled values under str keys",
+        extensions=(".shelve", ".shelf"),
+        reader=_read_shelve, writer=_write_shelve, kv=True, key_codec="utf8", value_codec="pickle",
+        files=_shelve_files,
+    ))

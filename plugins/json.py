@@ -1,0 +1,223 @@
+"""JSON and JSON Lines.
+
+JSON output is lossless by default: values JSON cannot hold are written as tagged objects
+(see ``converter.jsontags``); ``--json-style plain`` writes ordinary JSON and reports each
+change. An output whose record keys are 0, 1, 2... is an array, string keys make an object,
+and any other keys make the tagged form ``{"$dict": [[key, value], ...]}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from converter import Format, hookimpl
+from converter.errors import FormatError, UnsupportedValueError
+from converter.fileio import open_input, open_output
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _strip(head: bytes) -> bytes:
+    if head.startswith(_BOM):
+        head = head[3:]
+    return head.lstrip(b" \t\r\n")
+
+
+def _first_line_value(head: bytes):
+    """The parsed first line of ``head`` if it is a complete JSON value, else None."""
+    line, newline, rest = head.partition(b"\n")
+    if not newline:
+        return None
+    try:
+        json.loads(line)
+    except ValueError:
+        return None
+    return rest
+
+
+def _sniff_json(head, path):
+    body = _strip(head)
+    if body[:1] == b"{":
+        return "JSON object"
+    if body[:1] == b"[":
+        return "JSON array"
+    return None
+
+
+def _sniff_jsonl(head, path):
+    body = _strip(head)
+    if body[:1] not in (b"{", b"["):
+        return None
+    rest = _first_line_value(body)
+    if rest is None:
+        return None
+    rest = rest.lstrip(b" \t\r\n")
+    if rest[:1] in (b"{", b"[", b'"') or rest[:1].isdigit():
+        return "JSON Lines (one JSON value per line)"
+    return None
+
+
+def _read_json(path, options):
+    from converter.jsonstream import iter_json_members
+    from converter.jsontags import TAG_PREFIX, decode
+
+    with open_input(path) as f:
+        members = iter_json_members(f, name=str(path))
+        first = next(members, None)
+        if first is None:
+            return
+        second = next(members, None)
+        key, value = first
+        if second is None and isinstance(key, str) and key.startswith(TAG_PREFIX):
+            # The whole document is one tagged value, e.g. {"$dict": [[1, "a"], ...]}
+            whole = decode({key: value})
+            if isinstance(whole, dict):
+                yield from whole.items()
+            elif isinstance(whole, (list, tuple)):
+                yield from enumerate(whole)
+            else:
+                yield 0, whole
+            return
+        yield key, decode(value)
+        if second is not None:
+            yield second[0], decode(second[1])
+            for key, value in members:
+                yield key, decode(value)
+
+
+def _encoder(options):
+    from converter.jsontags import dumps
+
+    changes = Counter()
+    style = options.json_style
+    if style not in ("tagged", "plain"):
+        raise UnsupportedValueError(f"--json-style must be tagged or plain, not {style!r}")
+
+    def encode(value):
+        return dumps(value, style=style, changes=changes)
+
+    return encode, changes
+
+
+def _report(path, options, changes):
+    if changes:
+        what = ", ".join(f"{n} {kind}" for kind, n in sorted(changes.items()))
+        options.note(f"{path}: plain JSON changed values it cannot hold: {what}")
+
+
+def _utf8(text, path, key):
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnsupportedValueError(
+            f"{path}: record {key!r} holds text with an unpaired surrogate, which UTF-8 JSON cannot hold"
+        ) from None
+
+
+def _write_json(path, records, options):
+    from converter.jsontags import TAG_PREFIX
+
+    encode, changes = _encoder(options)
+    plain = options.json_style == "plain"
+    records = iter(records)
+    with open_output(path) as out:
+        first = next(records, None)
+        if first is None:
+            out.write(b"{}\n")
+            return
+        second = next(records, None)
+        key = first[0]
+        if isinstance(key, str) or (plain and not _is_index(key, 0)):
+            mode = "object"
+            if second is None and isinstance(key, str) and key.startswith(TAG_PREFIX) and not plain:
+                # one member named like a tag would read back as a tag: write it escaped
+                out.write(_utf8(encode({key: first[1]}), path, key) + b"\n")
+                return
+            out.write(b"{\n")
+        elif _is_index(key, 0):
+            mode = "array"
+            out.write(b"[\n")
+        else:
+            mode = "pairs"
+            out.write(b'{"' + TAG_PREFIX.encode() + b'dict": [\n')
+        index = 0
+        pending = [first] if second is None else [first, second]
+        import itertools
+
+        for key, value in itertools.chain(pending, records):
+            sep = b",\n" if index else b""
+            if mode == "object":
+                if not isinstance(key, str):
+                    if not plain:
+                        raise UnsupportedValueError(
+                            f"{path}: record key {key!r} is {type(key).__name__} but the keys before it were "
+                            f"strings; a JSON object holds only string keys (use jsonl, which holds any key)"
+                        )
+                    changes["non-str key"] += 1
+                    key = str(key)
+                line = json.dumps(key, ensure_ascii=False) + ": " + encode(value)
+            elif mode == "array":
+                if not _is_index(key, index):
+                    raise UnsupportedValueError(
+                        f"{path}: record key {key!r} does not continue the array keys 0..{index - 1}; "
+                        f"use jsonl, which holds any key"
+                    )
+                line = encode(value)
+            else:
+                line = "[" + encode(key) + ", " + encode(value) + "]"
+            out.write(sep + _utf8(line, path, key))
+            index += 1
+        out.write({"object": b"\n}\n", "array": b"\n]\n", "pairs": b"\n]}\n"}[mode])
+    _report(path, options, changes)
+
+
+def _is_index(key, n):
+    return type(key) is int and key == n
+
+
+def _read_jsonl(path, options):
+    from converter.jsonstream import iter_json_lines
+    from converter.jsontags import decode
+
+    with open_input(path) as f:
+        for lineno, obj in iter_json_lines(f, name=str(path)):
+            if type(obj) is dict and len(obj) == 2 and "key" in obj and "value" in obj:
+                yield decode(obj["key"]), decode(obj["value"])
+            else:
+                yield lineno, decode(obj)
+
+
+def _write_jsonl(path, records, options):
+    encode, changes = _encoder(options)
+    with open_output(path) as out:
+        for key, value in records:
+            line = '{"key": ' + encode(key) + ', "value": ' + encode(value) + "}\n"
+            out.write(_utf8(line, path, key))
+    _report(path, options, changes)
+
+
+@hookimpl
+def register_formats(register):
+    register(Format(
+        name="json",
+        description="JSON document: an object (string keys), an array (keys 0..n-1), or tagged pairs",
+        extensions=(".json",),
+        sniff=_sniff_json,
+        reader=_read_json,
+        writer=_write_json,
+        stream=True,
+        duplicates="error",
+    ))
+    register(Format(
+        name="jsonl",
+        description='JSON Lines: one {"key": K, "value": V} per line (other lines are keyed by line number)',
+        aliases=("ndjson", "jsonlines"),
+        extensions=(".jsonl", ".ndjson"),
+        sniff=_sniff_jsonl,
+        reader=_read_jsonl,
+        writer=_write_jsonl,
+        stream=True,
+        duplicates="keep",
+        priority=5,
+    ))

@@ -1,0 +1,334 @@
+"""SQLite databases: any table as a source; a real table (or a key/value table) as a sink.
+
+Reading: the one user table (or ``--table``). A table of columns (key, value) is a key/value
+store: the ``JSON TEXT`` value column this tool writes is decoded from tagged JSON, and a BLOB
+value column (sqlitedict's layout, Python 3.13's dbm.sqlite3) goes through the value codecs, so
+pickled values are unpickled safely. Any other table gives one record per row: the primary key
+(or the rowid) is the record key and the row is a dict of every column.
+
+Writing, ``--layout auto`` makes a real table when every record's value is a dict of scalars
+(str keys): one column per field, added as new fields appear, declared INTEGER, REAL, TEXT,
+BLOB, BOOLEAN or (for nested values) JSON TEXT; the record key goes in the primary-key column
+``--pk`` (default ``key``). Otherwise (or ``--layout kv``) a key/value table whose values are
+tagged JSON text. A value that does not fit its column's type is an error, never a silent
+conversion; fields added to hold the record key are reported.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from itertools import chain, islice
+from pathlib import Path
+
+from converter import Format, hookimpl
+from converter.errors import ConverterError, FormatError, UnsupportedValueError
+from converter.plugins.dbm import (
+    SQLITE_MAGIC, _connect_ro, close_ro, is_dbm_sqlite3, quote_ident, read_dict_table, sqlite_tables,
+)
+
+SAMPLE = 100
+INT64 = (-(2**63), 2**63 - 1)
+JSON_TYPE = "JSON TEXT"
+
+
+def _sniff(head, path):
+    if not head.startswith(SQLITE_MAGIC):
+        return None
+    try:
+        tables = sqlite_tables(path)
+    except ConverterError:
+        return "SQLite database (unreadable schema)"
+    return f"SQLite database, tables: {', '.join(tables) or '(none)'}"
+
+
+def _pick_table(path, options, tables):
+    if options.table:
+        if options.table not in tables:
+            raise FormatError(f"{path}: no table {options.table!r}; tables: {list(tables)}")
+        return options.table
+    if len(tables) == 1:
+        return next(iter(tables))
+    if not tables:
+        raise FormatError(f"{path}: the database has no tables")
+    raise FormatError(f"{path}: several tables {list(tables)}; pick one with --table")
+
+
+def _read(path, options):
+    tables = sqlite_tables(path)
+    table = _pick_table(path, options, tables)
+    cols = tables[table]
+    names = [c[0].lower() for c in cols]
+    if names == ["key", "value"]:
+        value_type = (cols[1][1] or "").upper()
+        if "JSON" in value_type:
+            yield from _read_json_kv(path, table)
+            return
+        from converter.codecs import decode_records
+        from converter.registry import get_registry
+
+        records = read_dict_table(path, table) if is_dbm_sqlite3({table: cols}) and table == "Dict" else _rows_kv(path, table)
+        keys = table == "Dict"
+        yield from decode_records(records, get_registry(), options, f"{path} table {table}", keys=keys)
+        return
+    yield from _read_rows(path, table, cols)
+
+
+def _rows_kv(path, table):
+    con = _connect_ro(path)
+    try:
+        for key, value in con.execute(f"SELECT key, value FROM {quote_ident(table)}"):
+            if isinstance(value, str):
+                value = value.encode("utf-8")
+            yield key, value
+    finally:
+        close_ro(con)
+
+
+def _read_json_kv(path, table):
+    from converter.jsontags import loads
+
+    con = _connect_ro(path)
+    try:
+        for key, text in con.execute(f"SELECT key, value FROM {quote_ident(table)}"):
+            try:
+                yield key, loads(text)
+            except FormatError as exc:
+                raise FormatError(f"{path} table {table} record {key!r}: {exc}") from None
+    finally:
+        close_ro(con)
+
+
+def _read_rows(path, table, cols):
+    from converter.jsontags import loads
+
+    con = _connect_ro(path)
+    try:
+        info = list(con.execute(f"PRAGMA table_info({quote_ident(table)})"))
+        pks = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+        colnames = [r[1] for r in info]
+        decoders = [_decoder(r[2]) for r in info]
+        without_rowid = not pks or _without_rowid(con, table)
+        q = ", ".join(quote_ident(c) for c in colnames)
+        if pks:
+            order = ", ".join(quote_ident(c) for c in pks) if without_rowid and pks else "rowid"
+            sql = f"SELECT {q} FROM {quote_ident(table)} ORDER BY {order}"
+            keyidx = [colnames.index(c) for c in pks]
+        else:
+            sql = f"SELECT rowid, {q} FROM {quote_ident(table)} ORDER BY rowid"
+            keyidx = None
+        try:
+            cursor = con.execute(sql)
+        except sqlite3.DatabaseError as exc:
+            raise FormatError(f"{path}: cannot read table {table}: {exc}") from None
+        for row in cursor:
+            if keyidx is None:
+                key, row = row[0], row[1:]
+            else:
+                key = row[keyidx[0]] if len(keyidx) == 1 else tuple(row[i] for i in keyidx)
+            record = {}
+            for name, dec, value in zip(colnames, decoders, row):
+                try:
+                    record[name] = dec(value)
+                except FormatError as exc:
+                    raise FormatError(f"{path} table {table} record {key!r} column {name}: {exc}") from None
+            yield key, record
+    finally:
+        close_ro(con)
+
+
+def _without_rowid(con, table):
+    sql = con.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+    return bool(sql and sql[0] and "WITHOUT ROWID" in sql[0].upper())
+
+
+def _decoder(declared):
+    declared = (declared or "").upper()
+    if "JSON" in declared:
+        from converter.jsontags import loads
+
+        return lambda v: v if v is None else loads(v)
+    if declared == "BOOLEAN":
+        return lambda v: v if v is None else bool(v)
+    return lambda v: v
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+def _is_scalar(v):
+    return v is None or type(v) in (bool, int, float, str, bytes)
+
+
+def _table_like(value):
+    return type(value) is dict and all(isinstance(k, str) for k in value) and all(_is_scalar(v) for v in value.values())
+
+
+def _column_type(value):
+    t = type(value)
+    if t is bool:
+        return "BOOLEAN"
+    if t is int:
+        return "INTEGER" if INT64[0] <= value <= INT64[1] else JSON_TYPE
+    if t is float:
+        return "REAL"
+    if t is str:
+        return "TEXT"
+    if t is bytes:
+        return "BLOB"
+    return JSON_TYPE
+
+
+def _fits(declared, value):
+    """The stored form of ``value`` for a column declared ``declared``, or raise ValueError."""
+    if value is None:
+        return None
+    t = type(value)
+    if declared == JSON_TYPE:
+        from converter.jsontags import dumps
+
+        return dumps(value)
+    if declared == "":
+        if t in (int, float, str, bytes) and not (t is int and not INT64[0] <= value <= INT64[1]):
+            return value
+    elif _column_type(value) == declared:
+        return value
+    raise ValueError(f"{t.__name__} value in a column declared {declared or 'without a type'}")
+
+
+def _write(path, records, options):
+    records = iter(records)
+    sample = list(islice(records, SAMPLE))
+    layout = options.layout
+    if layout not in ("auto", "table", "kv"):
+        raise UnsupportedValueError(f"--layout must be auto, table or kv, not {layout!r}")
+    if layout == "auto":
+        layout = "table" if sample and all(_table_like(v) for _, v in sample) else "kv"
+    table = options.table or Path(path).stem or "data"
+    con = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        # the output is a temporary file until it is renamed into place, so bulk settings are safe
+        con.execute("PRAGMA journal_mode = OFF")
+        con.execute("PRAGMA synchronous = OFF")
+        con.execute("BEGIN")
+        if layout == "table":
+            _write_table(con, table, chain(sample, records), options, path)
+        else:
+            _write_kv(con, table, chain(sample, records), path)
+        con.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        raise ConverterError(f"{path}: SQLite refused the data: {exc}") from None
+    finally:
+        con.close()
+    options.note(f"{path}: wrote table {table!r} ({layout} layout)")
+
+
+def _key_type(key):
+    if type(key) is bool or not _is_scalar(key) or key is None:
+        return None
+    return _column_type(key)
+
+
+def _write_kv(con, table, records, path):
+    from converter.jsontags import dumps
+
+    con.execute(f'CREATE TABLE {quote_ident(table)} ("key" PRIMARY KEY NOT NULL, "value" {JSON_TYPE} NOT NULL)')
+    sql = f"INSERT OR REPLACE INTO {quote_ident(table)} (\"key\", \"value\") VALUES (?, ?)"
+
+    def rows():
+        for key, value in records:
+            if _key_type(key) in (None, JSON_TYPE):
+                raise UnsupportedValueError(
+                    f"{path}: key {key!r} ({type(key).__name__}) cannot be a SQLite key as it is; "
+                    f"use json or jsonl output, which hold any key"
+                )
+            yield key, dumps(value)
+
+    con.executemany(sql, rows())
+
+
+def _write_table(con, table, records, options, path):
+    pk = options.pk
+    columns: dict[str, str] = {}
+    qt = quote_ident(table)
+    added_key = 0
+    present = 0  # fields written, to count the ones that will read back as NULL
+    rows_written = 0
+    created = False
+    batch: list = []
+
+    def flush():
+        nonlocal batch
+        if batch:
+            names = list(columns)
+            sql = f"INSERT OR REPLACE INTO {qt} ({', '.join(map(quote_ident, names))}) VALUES ({', '.join('?' * len(names))})"
+            con.executemany(sql, ([row.get(n) for n in names] for row in batch))
+            batch = []
+
+    for key, value in records:
+        if type(value) is not dict or not all(isinstance(k, str) for k in value):
+            raise UnsupportedValueError(
+                f"{path}: record {key!r} is a {type(value).__name__}, not a dict with string keys, so it cannot "
+                f"be a row of table {table!r}; use --layout kv"
+            )
+        ktype = _key_type(key)
+        if ktype in (None, JSON_TYPE):
+            raise UnsupportedValueError(f"{path}: key {key!r} ({type(key).__name__}) cannot be a SQLite primary key; use --layout kv")
+        if not created:
+            con.execute(f"CREATE TABLE {qt} ({quote_ident(pk)} {ktype} PRIMARY KEY NOT NULL)")
+            columns[pk] = ktype
+            created = True
+        if pk in value:
+            if value[pk] != key or type(value[pk]) is not type(key):
+                raise UnsupportedValueError(
+                    f"{path}: record {key!r} has field {pk!r} = {value[pk]!r}, not its key; "
+                    f"choose another key column with --pk NAME, or use --layout kv"
+                )
+        else:
+            added_key += 1
+        row = {pk: key}
+        for field, v in value.items():
+            if field == pk:
+                continue
+            if field not in columns:
+                if v is None:
+                    continue  # typed when a value first appears; a missing column reads back as absent
+                flush()
+                columns[field] = _column_type(v)
+                con.execute(f"ALTER TABLE {qt} ADD COLUMN {quote_ident(field)} {columns[field]}")
+            try:
+                row[field] = _fits(columns[field], v)
+            except ValueError as exc:
+                raise UnsupportedValueError(
+                    f"{path}: record {key!r} field {field!r}: {exc}; use --layout kv to keep every value exactly"
+                ) from None
+        batch.append(row)
+        present += len(row)
+        rows_written += 1
+        if len(batch) >= 1000:
+            flush()
+    flush()
+    if not created:
+        con.execute(f"CREATE TABLE {qt} ({quote_ident(pk)} TEXT PRIMARY KEY NOT NULL)")
+    missing = rows_written * len(columns) - present
+    if missing:
+        options.note(
+            f"{missing} field(s) absent from some records (or always None) read back as None, since every row "
+            f"has every column (use --layout kv to keep records unchanged)"
+        )
+    if added_key:
+        options.note(
+            f"added column {pk!r} holding the record key to {added_key} record(s) that had no such field "
+            f"(they read back with it; use --layout kv to keep records unchanged)"
+        )
+
+
+@hookimpl
+def register_formats(register):
+    register(Format(
+        name="sqlite",
+        description="SQLite database: a table per record set (sqlitedict and dbm.sqlite3 layouts read as key/value)",
+        aliases=("sqlite3", "sqlitedict"),
+        extensions=(".sqlite", ".sqlite3", ".db"),
+        sniff=_sniff,
+        reader=_read,
+        writer=_write,
+    ))
