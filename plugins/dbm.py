@@ -9,6 +9,7 @@ interpreter's C module.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import os
 import shutil
@@ -96,22 +97,30 @@ def _write_dumb(path, records, options):
 
 # -- dbm.sqlite3 (Python 3.13's schema, read and written with sqlite3 on every Python) -------
 
-def _connect_ro(path: Path):
+@contextlib.contextmanager
+def ro_connection(path: Path):
     """A read-only connection that cannot create -wal/-shm files beside the input.
 
-    ``immutable=1`` skips the WAL, so a database with a -wal file is first copied (with its
-    WAL) to a temporary directory and read there.
+    ``immutable=1`` skips the WAL, so a database with a non-empty -wal file is first copied
+    (with its WAL) to a temporary directory and read there.
     """
     wal = Path(f"{path}-wal")
-    if wal.exists() and wal.stat().st_size:
-        tmp = Path(tempfile.mkdtemp(prefix="convert-ro-"))
-        shutil.copy2(path, tmp / "db")
-        shutil.copy2(wal, tmp / "db-wal")
-        con = sqlite3.connect(f"file:{tmp / 'db'}?mode=ro", uri=True)
-        con._converter_tmp = tmp  # removed by _close
-        return con
-    uri = "file:" + _quote_uri(path) + "?mode=ro&immutable=1"
-    return sqlite3.connect(uri, uri=True)
+    tmp = None
+    try:
+        if wal.exists() and wal.stat().st_size:
+            tmp = Path(tempfile.mkdtemp(prefix="convert-ro-"))
+            shutil.copy2(path, tmp / "db")
+            shutil.copy2(wal, tmp / "db-wal")
+            con = sqlite3.connect(f"file:{_quote_uri(tmp / 'db')}?mode=ro", uri=True)
+        else:
+            con = sqlite3.connect(f"file:{_quote_uri(path)}?mode=ro&immutable=1", uri=True)
+        try:
+            yield con
+        finally:
+            con.close()
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _quote_uri(path: Path) -> str:
@@ -120,24 +129,15 @@ def _quote_uri(path: Path) -> str:
     return quote(str(Path(path).absolute()))
 
 
-def close_ro(con):
-    tmp = getattr(con, "_converter_tmp", None)
-    con.close()
-    if tmp:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def sqlite_tables(path: Path) -> dict[str, list[tuple[str, str]]]:
     """{table: [(column, declared type), ...]} for the user tables of a SQLite file."""
-    con = _connect_ro(path)
     try:
-        names = [r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
-        return {n: [(c[1], c[2]) for c in con.execute(f"PRAGMA table_info({quote_ident(n)})")] for n in names}
+        with ro_connection(path) as con:
+            names = [r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
+            return {n: [(c[1], c[2]) for c in con.execute(f"PRAGMA table_info({quote_ident(n)})")] for n in names}
     except sqlite3.DatabaseError as exc:
         raise FormatError(f"{path}: not a readable SQLite database: {exc}") from None
-    finally:
-        close_ro(con)
 
 
 def quote_ident(name: str) -> str:
@@ -159,14 +159,11 @@ def _sniff_sqlite3(head, path):
 
 
 def read_dict_table(path, table="Dict"):
-    con = _connect_ro(path)
-    try:
-        for key, value in con.execute(f"SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM {quote_ident(table)} ORDER BY rowid"):
-            yield key, value
-    except sqlite3.DatabaseError as exc:
-        raise FormatError(f"{path}: cannot read table {table}: {exc}") from None
-    finally:
-        close_ro(con)
+    with ro_connection(path) as con:
+        try:
+            yield from con.execute(f"SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM {quote_ident(table)} ORDER BY rowid")
+        except sqlite3.DatabaseError as exc:
+            raise FormatError(f"{path}: cannot read table {table}: {exc}") from None
 
 
 def _read_sqlite3(path, options):

@@ -8,6 +8,7 @@ and any other keys make the tagged form ``{"$dict": [[key, value], ...]}``.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 
@@ -16,6 +17,7 @@ from converter.errors import FormatError, UnsupportedValueError
 from converter.fileio import open_input, open_output
 
 _BOM = b"\xef\xbb\xbf"
+SAMPLE = 1000
 
 
 def _strip(head: bytes) -> bytes:
@@ -121,31 +123,30 @@ def _write_json(path, records, options):
     encode, changes = _encoder(options)
     plain = options.json_style == "plain"
     records = iter(records)
+    # the first records decide the document's shape: an object needs string keys, an array
+    # the keys 0, 1, 2...; anything else is written as tagged pairs, which hold any key
+    sample = list(itertools.islice(records, SAMPLE))
     with open_output(path) as out:
-        first = next(records, None)
-        if first is None:
+        if not sample:
             out.write(b"{}\n")
             return
-        second = next(records, None)
-        key = first[0]
-        if isinstance(key, str) or (plain and not _is_index(key, 0)):
+        keys = [k for k, _ in sample]
+        arraylike = all(_is_index(k, i) for i, k in enumerate(keys))
+        if all(isinstance(k, str) for k in keys) or (plain and not arraylike):
             mode = "object"
-            if second is None and isinstance(key, str) and key.startswith(TAG_PREFIX) and not plain:
+            if len(sample) == 1 and isinstance(keys[0], str) and keys[0].startswith(TAG_PREFIX) and not plain:
                 # one member named like a tag would read back as a tag: write it escaped
-                out.write(_utf8(encode({key: first[1]}), path, key) + b"\n")
+                out.write(_utf8(encode({keys[0]: sample[0][1]}), path, keys[0]) + b"\n")
                 return
             out.write(b"{\n")
-        elif _is_index(key, 0):
+        elif arraylike:
             mode = "array"
             out.write(b"[\n")
         else:
             mode = "pairs"
             out.write(b'{"' + TAG_PREFIX.encode() + b'dict": [\n')
         index = 0
-        pending = [first] if second is None else [first, second]
-        import itertools
-
-        for key, value in itertools.chain(pending, records):
+        for key, value in itertools.chain(sample, records):
             sep = b",\n" if index else b""
             if mode == "object":
                 if not isinstance(key, str):

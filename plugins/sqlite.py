@@ -23,7 +23,7 @@ from pathlib import Path
 from converter import Format, hookimpl
 from converter.errors import ConverterError, FormatError, UnsupportedValueError
 from converter.plugins.dbm import (
-    SQLITE_MAGIC, _connect_ro, close_ro, is_dbm_sqlite3, quote_ident, read_dict_table, sqlite_tables,
+    SQLITE_MAGIC, is_dbm_sqlite3, quote_ident, read_dict_table, ro_connection, sqlite_tables,
 )
 
 SAMPLE = 100
@@ -74,35 +74,35 @@ def _read(path, options):
 
 
 def _rows_kv(path, table):
-    con = _connect_ro(path)
-    try:
-        for key, value in con.execute(f"SELECT key, value FROM {quote_ident(table)}"):
+    with ro_connection(path) as con:
+        for key, value in _query(con, path, table, f"SELECT key, value FROM {quote_ident(table)}"):
             if isinstance(value, str):
                 value = value.encode("utf-8")
             yield key, value
-    finally:
-        close_ro(con)
+
+
+def _query(con, path, table, sql):
+    try:
+        yield from con.execute(sql)
+    except sqlite3.DatabaseError as exc:
+        raise FormatError(f"{path}: cannot read table {table}: {exc}") from None
 
 
 def _read_json_kv(path, table):
     from converter.jsontags import loads
 
-    con = _connect_ro(path)
-    try:
-        for key, text in con.execute(f"SELECT key, value FROM {quote_ident(table)}"):
+    with ro_connection(path) as con:
+        for key, text in _query(con, path, table, f"SELECT key, value FROM {quote_ident(table)}"):
             try:
                 yield key, loads(text)
             except FormatError as exc:
                 raise FormatError(f"{path} table {table} record {key!r}: {exc}") from None
-    finally:
-        close_ro(con)
 
 
 def _read_rows(path, table, cols):
     from converter.jsontags import loads
 
-    con = _connect_ro(path)
-    try:
+    with ro_connection(path) as con:
         info = list(con.execute(f"PRAGMA table_info({quote_ident(table)})"))
         pks = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
         colnames = [r[1] for r in info]
@@ -116,11 +116,7 @@ def _read_rows(path, table, cols):
         else:
             sql = f"SELECT rowid, {q} FROM {quote_ident(table)} ORDER BY rowid"
             keyidx = None
-        try:
-            cursor = con.execute(sql)
-        except sqlite3.DatabaseError as exc:
-            raise FormatError(f"{path}: cannot read table {table}: {exc}") from None
-        for row in cursor:
+        for row in _query(con, path, table, sql):
             if keyidx is None:
                 key, row = row[0], row[1:]
             else:
@@ -132,8 +128,6 @@ def _read_rows(path, table, cols):
                 except FormatError as exc:
                     raise FormatError(f"{path} table {table} record {key!r} column {name}: {exc}") from None
             yield key, record
-    finally:
-        close_ro(con)
 
 
 def _without_rowid(con, table):

@@ -1,0 +1,80 @@
+"""Every pair of the everyday formats carries the tricky-value corpus losslessly, or refuses loudly."""
+
+import itertools
+import pickle
+
+import pytest
+
+from converter import convert
+from converter.errors import ConverterError, UnsupportedValueError
+from converter.testing import TRICKY, TRICKY_WITH_BINARY_KEY, assert_same, roundtrip
+
+FORMATS = ["pickle", "json", "jsonl", "shelve", "dbm.dumb", "dbm.sqlite3", "sqlite"]
+
+
+@pytest.mark.parametrize("a,b", list(itertools.product(FORMATS, FORMATS)))
+def test_pair_round_trips_the_corpus(tmp_path, a, b):
+    data = TRICKY if "shelve" in (a, b) else TRICKY_WITH_BINARY_KEY
+    assert_same(roundtrip(tmp_path, data, [a, b]), data)
+
+
+def test_shelve_refuses_a_binary_key_loudly(tmp_path):
+    with pytest.raises(UnsupportedValueError, match="binary"):
+        roundtrip(tmp_path, TRICKY_WITH_BINARY_KEY, ["shelve"])
+    assert not any(p.name.startswith("step0") for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("fmt", ["dbm.dumb", "dbm.sqlite3"])
+def test_text_values_are_stored_as_utf8_and_read_back_as_text(tmp_path, fmt):
+    data = {"a": "text", "b": "ünïcode"}
+    assert_same(roundtrip(tmp_path, data, [fmt]), data)
+
+
+@pytest.mark.parametrize("fmt", ["dbm.dumb", "dbm.sqlite3"])
+def test_a_later_value_the_chosen_codec_cannot_hold_is_refused(tmp_path, fmt):
+    # the codec is chosen from the first records (all text); a dict after them must not be
+    # stored as something else silently
+    data = {f"k{i}": f"v{i}" for i in range(150)}
+    data["late"] = {"not": "text"}
+    with pytest.raises(UnsupportedValueError, match="late.*--value-codec"):
+        roundtrip(tmp_path, data, [fmt])
+
+
+def test_json_object_refuses_a_late_non_string_key(tmp_path):
+    data = {f"k{i}": i for i in range(1500)}
+    data[7] = "int key after 1500 str keys"
+    with pytest.raises(UnsupportedValueError, match="string keys"):
+        roundtrip(tmp_path, data, ["json"])
+
+
+def test_plain_json_reports_every_change(tmp_path):
+    src = tmp_path / "in.pkl"
+    src.write_bytes(pickle.dumps({"b": b"bytes", "t": (1, 2), "ok": 1}))
+    result = convert(src, tmp_path / "out.json", json_style="plain")
+    assert (tmp_path / "out.json").read_text().count("$") == 0
+    assert any("bytes" in n and "tuple" in n for n in result.notes), result.notes
+
+
+def test_sqlite_table_layout_reports_added_key_column(tmp_path):
+    data = {"a": {"x": 1}, "b": {"x": 2, "y": "new field"}}
+    src = tmp_path / "in.pkl"
+    src.write_bytes(pickle.dumps(data))
+    result = convert(src, tmp_path / "out.sqlite")
+    notes = " ".join(result.notes)
+    assert "added column 'key'" in notes and "read back as None" in notes
+    back = dict(convert_back(tmp_path / "out.sqlite"))
+    assert back == {"a": {"key": "a", "x": 1, "y": None}, "b": {"key": "b", "x": 2, "y": "new field"}}
+
+
+def convert_back(path):
+    from converter import read_records
+
+    return read_records(path)
+
+
+def test_sqlite_table_refuses_a_value_that_does_not_fit_its_column(tmp_path):
+    src = tmp_path / "in.pkl"
+    src.write_bytes(pickle.dumps({"a": {"pay": 1}, "b": {"pay": 2.5}}))
+    with pytest.raises(UnsupportedValueError, match="'pay'.*float.*INTEGER"):
+        convert(src, tmp_path / "out.sqlite")
+    assert list(tmp_path.iterdir()) == [src]
