@@ -23,7 +23,7 @@ def identify(path, registry=None) -> dict:
         fmt, reason = detect_input(path, registry)
     details = {}
     if fmt.describe is not None:
-        details = fmt.describe(path, Options())
+        details = fmt.describe(path, Options(py2_strings="bytes"))
     return {
         "path": str(path),
         "format": fmt.name,

@@ -60,11 +60,8 @@ def _parse_dir_line(line: str, dirfile: Path, lineno: int):
     return key, pos, size
 
 
-def _read_dumb(path, options):
-    base = _dumb_base(Path(path))
-    dat, dirf = Path(f"{base}.dat"), Path(f"{base}.dir")
-    if not dat.is_file() or not dirf.is_file():
-        raise FormatError(f"{base}: dbm.dumb needs both {dat.name} and {dirf.name}")
+def _read_dumb_index(base: Path) -> dict[bytes, tuple[int, int]]:
+    dirf = Path(f"{base}.dir")
     index: dict[bytes, tuple[int, int]] = {}
     with open(dirf, "r", encoding="latin-1", newline="") as f:
         for lineno, line in enumerate(f, 1):
@@ -74,6 +71,15 @@ def _read_dumb(path, options):
                 raise FormatError(f"{dirf}: line {lineno} is cut short (no newline): the index is truncated")
             key, pos, size = _parse_dir_line(line.rstrip("\r\n"), dirf, lineno)
             index[key] = (pos, size)  # a later line overrides an earlier one, as in dbm.dumb
+    return index
+
+
+def _read_dumb(path, options):
+    base = _dumb_base(Path(path))
+    dat, dirf = Path(f"{base}.dat"), Path(f"{base}.dir")
+    if not dat.is_file() or not dirf.is_file():
+        raise FormatError(f"{base}: dbm.dumb needs both {dat.name} and {dirf.name}")
+    index = _read_dumb_index(base)
     dat_size = dat.stat().st_size
     with open(dat, "rb") as f:
         for key, (pos, size) in index.items():
@@ -81,6 +87,20 @@ def _read_dumb(path, options):
                 raise FormatError(f"{dat}: record {key!r} lies at bytes {pos}..{pos + size}, past the end ({dat_size})")
             f.seek(pos)
             yield key, f.read(size)
+
+
+def _describe_dumb(path, options):
+    base = _dumb_base(Path(path))
+    keys = sum(1 for _ in _read_dumb_index(base))
+    return {"files": ", ".join(p.name for p in _dumb_files(base) if p.exists()), "records": keys,
+            "python": "2 (dumbdbm)" if _looks_py2_dir(base) else "3 (dbm.dumb) or 2"}
+
+
+def _looks_py2_dir(base):
+    # Python 3 writes Latin-1 text of the key; Python 2 wrote repr() of a byte string, which
+    # escapes every non-ASCII byte: raw bytes >= 0x80 in the index mean Python 3
+    data = Path(f"{base}.dir").read_bytes()
+    return bool(data) and max(data) < 0x80 and b"\\x" in data
 
 
 def _write_dumb(path, records, options):
@@ -164,6 +184,15 @@ def read_dict_table(path, table="Dict"):
             yield from con.execute(f"SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM {quote_ident(table)} ORDER BY rowid")
         except sqlite3.DatabaseError as exc:
             raise FormatError(f"{path}: cannot read table {table}: {exc}") from None
+
+
+def describe_sqlite(path, options):
+    details = {}
+    with ro_connection(path) as con:
+        for table in sqlite_tables(path):
+            n = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0]
+            details[f"table {table}"] = f"{n} row(s)"
+    return details
 
 
 def _read_sqlite3(path, options):
@@ -355,13 +384,14 @@ def register_formats(register):
         aliases=("dumbdbm", "dumb"),
         extensions=(".dat",),
         sniff=_sniff_dumb, reader=_read_dumb, writer=_write_dumb, kv=True,
-        files=_dumb_files, priority=10,
+        files=_dumb_files, priority=10, describe=_describe_dumb,
     ))
     register(Format(
         name="dbm.sqlite3",
         description="Python 3.13's dbm.sqlite3 (SQLite table Dict), read and written on any Python",
         aliases=("sqlite3-dbm",),
         sniff=_sniff_sqlite3, reader=_read_sqlite3, writer=_write_sqlite3, kv=True, priority=20,
+        describe=describe_sqlite,
     ))
     register(Format(
         name="dbm.gnu",

@@ -93,6 +93,37 @@ def _write(path, records, options):
             raise UnsupportedValueError(f"{path}: cannot pickle a value: {exc}") from None
 
 
+_DESCRIBE_LIMIT = 16 * 2**20  # count records only where it is cheap
+
+
+def _describe(path, options):
+    from converter.safepickle import load, pickle_protocol
+
+    details = {"size": f"{path.stat().st_size:,} bytes"}
+    if path.stat().st_size > _DESCRIBE_LIMIT:
+        return details
+    pickles = records = 0
+    protocols = []
+    with open(path, "rb") as f:
+        try:
+            while True:
+                start = f.tell()
+                head = f.read(16)
+                if not head:
+                    break
+                f.seek(start)
+                protocols.append(pickle_protocol(head))
+                obj = load(f, what=f"pickle #{pickles + 1} of {path}", **options.pickle_kwargs())
+                pickles += 1
+                records += len(obj) if isinstance(obj, dict) else 1
+        except Exception as exc:  # identify reports what it can; the problem is part of the answer
+            details["problem"] = str(exc)
+    details["pickles"] = pickles
+    details["protocols"] = ", ".join(str(p) for p in protocols)
+    details["records"] = records
+    return details
+
+
 @hookimpl
 def register_formats(register):
     register(Format(
@@ -104,4 +135,5 @@ def register_formats(register):
         reader=_read,
         writer=_write,
         stream=True,
+        describe=_describe,
     ))

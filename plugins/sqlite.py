@@ -23,7 +23,7 @@ from pathlib import Path
 from converter import Format, hookimpl
 from converter.errors import ConverterError, FormatError, UnsupportedValueError
 from converter.plugins.dbm import (
-    SQLITE_MAGIC, is_dbm_sqlite3, quote_ident, read_dict_table, ro_connection, sqlite_tables,
+    SQLITE_MAGIC, describe_sqlite, is_dbm_sqlite3, quote_ident, read_dict_table, ro_connection, sqlite_tables,
 )
 
 SAMPLE = 100
@@ -325,4 +325,5 @@ def register_formats(register):
         sniff=_sniff,
         reader=_read,
         writer=_write,
+        describe=describe_sqlite,
     ))
