@@ -1051,3 +1051,86 @@ def write_db_dump(file, items: Iterable[tuple[bytes, bytes]], *, type: str = "ha
         if close:
             stream.close()
     return count
+
+
+# -- registration ---------------------------------------------------------------------------
+
+from converter import Format, hookimpl  # noqa: E402  (the parser above needs none of the core)
+
+
+def _sniff_format(head, path):
+    return sniff(head[:512])
+
+
+def _read_format(path, options):
+    with BerkeleyDB(path, database=options.database) as db:
+        yield from db.items()
+
+
+def _write_format(path, records, options):
+    """Native Berkeley DB files are written by the C library (bsddb3 / berkeleydb), where present."""
+    try:
+        from bsddb3 import db as bdb
+    except ImportError:
+        try:
+            from berkeleydb import db as bdb
+        except ImportError:
+            from converter.errors import ConverterError
+            import sys
+
+            raise ConverterError(
+                f"{path}: writing Berkeley DB needs the bsddb3 or berkeleydb module, which this Python "
+                f"({sys.executable}) lacks; write db_dump text instead (--to db_dump) and load it with db_load"
+            ) from None
+    d = bdb.DB()
+    d.open(str(path), dbtype=bdb.DB_HASH, flags=bdb.DB_CREATE)
+    try:
+        for key, value in records:
+            d.put(key, value)
+    finally:
+        d.close()
+
+
+def describe(path, options) -> dict:
+    """Facts for ``convert identify`` about a Berkeley DB file."""
+    with BerkeleyDB(path, database=options.database) as db:
+        info = db.info()
+    return {k: v for k, v in info.items() if v not in (None, [], False) or k == "checksums"}
+
+
+def _sniff_dump(head, path):
+    return dump_info(head)
+
+
+def _read_dump_format(path, options):
+    from converter.fileio import open_input
+
+    with open_input(path) as f:
+        yield from read_db_dump(f, name=str(path), database=options.database)
+
+
+def _write_dump_format(path, records, options):
+    from converter.fileio import open_output
+
+    with open_output(path) as f:
+        write_db_dump(f, records, type="hash", format="bytevalue")
+
+
+@hookimpl
+def register_formats(register):
+    register(Format(
+        name="berkeleydb",
+        description="Berkeley DB hash/btree (Python 2 dbhash/bsddb, Debian dbm.ndbm NAME.db, 1.85 hash); read without libdb",
+        aliases=("dbhash", "bsddb", "bsddb3", "bsddb185", "bdb"),
+        extensions=(".bdb",),
+        sniff=_sniff_format, reader=_read_format, writer=_write_format, kv=True,
+        priority=10, describe=describe,
+    ))
+    register(Format(
+        name="db_dump",
+        description="Berkeley DB db_dump text (bytevalue or print); written as text that db_load accepts",
+        aliases=("db-dump", "bdb-dump"),
+        extensions=(".dbdump",),
+        sniff=_sniff_dump, reader=_read_dump_format, writer=_write_dump_format, kv=True, stream=True,
+        priority=10,
+    ))

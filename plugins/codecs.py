@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import pickletools
 
 from converter import Codec, hookimpl
 from converter.errors import FormatError, UnsupportedValueError
@@ -38,20 +37,10 @@ def _utf8_sniff(data):
 
 
 def _pickle_sniff(data):
-    from converter.safepickle import pickle_protocol
+    from converter.safepickle import pickle_length, pickle_protocol
 
-    if not data.endswith(b".") or pickle_protocol(data[:16]) is None:
-        return False
-    try:
-        end = 0
-        for op, _arg, pos in pickletools.genops(data):
-            end = pos
-        return end == len(data) - 1
-    except UnicodeDecodeError:
-        # genops on some Pythons cannot show a non-ASCII Python 2 STRING; only a pickle gets this far
-        return True
-    except Exception:
-        return False
+    # a value is a pickle when its opcodes end exactly at its last byte (nothing is unpickled)
+    return pickle_protocol(data[:16]) is not None and pickle_length(data) == len(data)
 
 
 def _pickle_decode(data, options, what):

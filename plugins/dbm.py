@@ -254,6 +254,12 @@ def _read_gnu(path, options):
         yield from db.items()
 
 
+def _gdbm_describe(path, options):
+    from converter.plugins.gdbm import describe
+
+    return describe(path, options)
+
+
 def _sniff_gnu(head, path):
     from converter.plugins.gdbm import sniff
 
@@ -315,7 +321,7 @@ def _read_ndbm(path, options):
 
 # -- shelve ------------------------------------------------------------------------------------
 
-_FLAVOURS = ("dbm.dumb", "dbm.sqlite3", "dbm.gnu", "dbm.ndbm", "bdb")
+_FLAVOURS = ("dbm.dumb", "dbm.sqlite3", "dbm.gnu", "dbm.ndbm", "berkeleydb")
 
 
 def default_shelve_flavour() -> str:
@@ -356,7 +362,7 @@ def _shelve_flavour_for_writing(options):
     name = options.dbm or default_shelve_flavour()
     fmt = _registry_of(options).format(name)
     if fmt.name not in _FLAVOURS or fmt.writer is None:
-        raise ConverterError(f"--dbm {name}: a shelve can be written as one of {[f for f in _FLAVOURS if f != 'bdb']}")
+        raise ConverterError(f"--dbm {name}: a shelve can be written as one of {[f for f in _FLAVOURS if f != 'berkeleydb']}")
     return fmt
 
 
@@ -399,6 +405,7 @@ def register_formats(register):
         aliases=("gdbm", "gnu"),
         extensions=(".gdbm", ".gdb"),
         sniff=_sniff_gnu, reader=_read_gnu, writer=_write_stdlib("dbm.gnu"), kv=True, priority=10,
+        describe=lambda path, options: _gdbm_describe(path, options),
     ))
     register(Format(
         name="dbm.ndbm",

@@ -852,3 +852,45 @@ def ndbm_pag_path(path) -> str | None:
     except OSError:
         return None
     return None
+
+
+# -- registration: gdbm's dump formats (dbm.gnu and dbm.ndbm themselves are in dbm.py) ----------
+
+from converter import Format, hookimpl  # noqa: E402  (the parser above needs none of the core)
+
+def _sniff_dump(head, path):
+    return dump_info(head)
+
+
+def _read_dump_format(path, options):
+    from converter.fileio import open_input
+
+    with open_input(path) as f:
+        yield from read_dump(f, name=str(path))
+
+
+def _write_dump_format(path, records, options):
+    from converter.fileio import open_output
+
+    with open_output(path) as f:
+        write_ascii_dump(f, records, name=os.path.basename(str(path)))
+
+
+def describe(path, options) -> dict:
+    """Facts for ``convert identify`` about a gdbm file."""
+    with GdbmFile(path) as db:
+        info = db.info()
+    return {k: info[k] for k in ("flavour", "magic", "byte_order", "offset_size", "block_size",
+                                  "bucket_count", "record_count", "numsync") if k in info}
+
+
+@hookimpl
+def register_formats(register):
+    register(Format(
+        name="gdbm-dump",
+        description="gdbm_dump output (ASCII, or binary when read); written as ASCII that gdbm_load accepts",
+        aliases=("gdbm_dump",),
+        extensions=(".gdbmdump",),
+        sniff=_sniff_dump, reader=_read_dump_format, writer=_write_dump_format, kv=True, stream=True,
+        priority=10,
+    ))
