@@ -87,7 +87,7 @@ def convert_cmd(
     pickle_protocol: Annotated[int, typer.Option(help="protocol of pickles written (0-2 for Python 2 readers)")] = 4,
     json_style: Annotated[str, typer.Option(help="tagged (lossless) or plain (ordinary JSON; changes are reported)")] = "tagged",
     allow: Annotated[Optional[list[str]], typer.Option(help="allow one more global in pickles, as module.Name (repeatable)")] = None,
-    trust: Annotated[bool, typer.Option(help="unpickle with the full unpickler: RUNS CODE from the input")] = False,
+    trust: Annotated[bool, typer.Option("--trust", help="unpickle with the full unpickler: RUNS CODE from the input")] = False,
     py2_strings: Annotated[str, typer.Option(help="Python 2 byte strings: utf8 (to str, error if not UTF-8), latin1, bytes")] = "utf8",
     table: Annotated[Optional[str], typer.Option(help="SQLite table to read or write")] = None,
     layout: Annotated[str, typer.Option(help="SQLite output: auto, table (a column per field) or kv")] = "auto",
@@ -95,7 +95,7 @@ def convert_cmd(
     dbm: Annotated[Optional[str], typer.Option(help="dbm flavour of a shelve output (default: what shelve.open makes here)")] = None,
     database: Annotated[Optional[str], typer.Option(help="Berkeley DB subdatabase to read")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, notes or summary")] = False,
-    debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ):
     if py2_strings not in ("utf8", "latin1", "bytes"):
         raise typer.BadParameter("must be utf8, latin1 or bytes", param_hint="--py2-strings")
@@ -141,7 +141,7 @@ def convert_cmd(
 def identify_cmd(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH...", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ):
     from .identify import identify
 
@@ -179,7 +179,7 @@ def identify_cmd(
 @app.command("formats", help="List every registered format.")
 def formats_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ):
     from .registry import get_registry
 

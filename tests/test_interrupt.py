@@ -1,0 +1,38 @@
+"""Ctrl-C and failures mid-conversion leave nothing behind."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def _big_jsonl(path, n=400_000):
+    with open(path, "w") as f:
+        for i in range(n):
+            f.write('{"key": "k%d", "value": {"name": "person %d", "age": %d, "pay": %d}}\n' % (i, i, i % 90, i * 3))
+
+
+@pytest.mark.parametrize("out_name", ["out.sqlite", "out.pkl", "out.json", "out"])
+def test_ctrl_c_leaves_nothing(tmp_path, out_name):
+    src = tmp_path / "in.jsonl"
+    _big_jsonl(src)
+    before = sorted(os.listdir(tmp_path))
+    extra = ["--to", "dbm.dumb"] if out_name == "out" else []
+    p = subprocess.Popen([sys.executable, "-m", "converter", str(src), str(tmp_path / out_name), *extra],
+                         stderr=subprocess.PIPE, env={**os.environ, "CONVERTER_LOAD_PLUGINS": ""})
+    deadline = time.monotonic() + 60
+    while not any(n.endswith(".converting") for n in os.listdir(tmp_path)):
+        assert p.poll() is None, p.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=60)[1].decode()
+    if p.returncode == 0:
+        pytest.skip("the conversion finished before the signal arrived")
+    assert p.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert sorted(os.listdir(tmp_path)) == before
