@@ -73,7 +73,7 @@ def _read_json(path, options):
         key, value = first
         if second is None and isinstance(key, str) and key.startswith(TAG_PREFIX):
             # The whole document is one tagged value, e.g. {"$dict": [[1, "a"], ...]}
-            whole = decode({key: value})
+            whole = decode({key: value}, name=str(path))
             if isinstance(whole, dict):
                 yield from whole.items()
             elif isinstance(whole, (list, tuple)):
@@ -81,11 +81,12 @@ def _read_json(path, options):
             else:
                 yield 0, whole
             return
-        yield key, decode(value)
+        name = str(path)
+        yield key, decode(value, name=name)
         if second is not None:
-            yield second[0], decode(second[1])
+            yield second[0], decode(second[1], name=name)
             for key, value in members:
-                yield key, decode(value)
+                yield key, decode(value, name=name)
 
 
 def _encoder(options):
@@ -183,10 +184,11 @@ def _read_jsonl(path, options):
 
     with open_input(path) as f:
         for lineno, obj in iter_json_lines(f, name=str(path)):
+            name = f"{path} line {lineno + 1}"
             if type(obj) is dict and len(obj) == 2 and "key" in obj and "value" in obj:
-                yield decode(obj["key"]), decode(obj["value"])
+                yield decode(obj["key"], name=name), decode(obj["value"], name=name)
             else:
-                yield lineno, decode(obj)
+                yield lineno, decode(obj, name=name)
 
 
 def _write_jsonl(path, records, options):
