@@ -352,7 +352,7 @@ def test_json_lines_many_lines(tmp_path):
     (["[1]", b'"\xff"'], r"line 2: invalid UTF-8 at byte 1 of the line"),
     (["1", "\ufeff2"], r"line 2 column 1: Expecting value"),  # a BOM is only skipped at the start of the file
     (['{"a": "cut'], r"line 1 column 7: Unterminated string"),
-    (["[1,]"], r"line 1 column 4"),
+    (["[1,]"], r"line 1 column [34]"),  # 3.13 reports the trailing comma, older Pythons the "]"
 ])
 def test_json_lines_errors_name_the_line(tmp_path, lines, problem):
     path = write_lines(tmp_path, lines, final=False)
