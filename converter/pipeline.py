@@ -115,9 +115,11 @@ def convert(
 ) -> Result:
     """Convert ``src`` to ``dst``. Keyword options are ``Options`` fields (``force=True`` ...)."""
     registry = registry or get_registry()
-    options = options or Options(**option_fields)
-    for k, v in option_fields.items():
-        setattr(options, k, v)
+    if options is None:
+        options = Options(**option_fields)
+    else:
+        for k, v in option_fields.items():
+            setattr(options, k, v)
     started = time.perf_counter()
     src_path, dst_path = _as_path(src), _as_path(dst)
     source, _ = detect_input(src_path, registry, from_)
@@ -148,7 +150,8 @@ def convert(
     if passthrough and source.kv:
         options.note(f"{src_path}: keys and values copied as stored bytes")
     records = iter_source(src_path, source, options, registry, decode=not passthrough)
-    counter = _Counter(records, sink.duplicates != "keep", sink.duplicates, sink.name, on_progress)
+    track = sink.duplicates != "keep" and not source.unique_keys
+    counter = _Counter(records, track, sink.duplicates, sink.name, on_progress)
     records = iter(counter)
     if sink.kv and not passthrough:
         records = encode_records(records, registry, options, str(dst_path), sink.key_codec, sink.value_codec)

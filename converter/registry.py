@@ -59,6 +59,8 @@ class Format:
     stream: ``-`` means stdin/stdout for this format.
     duplicates: what a repeated key means in this sink: "override" (later wins, counted),
         "error" (the format cannot hold it), or "keep" (a stream of records).
+    unique_keys: this source never yields a key twice (a dict, a table with a primary key), so
+        the core need not remember keys to find repeats; memory then stays flat.
     priority: breaks ties when several sniffs match; more specific formats use a higher one.
     describe(path, options) -> dict of extra facts for ``convert identify`` (optional).
     """
@@ -76,6 +78,7 @@ class Format:
     files: Callable[[Path], list[Path]] | None = None
     stream: bool = False
     duplicates: str = "override"
+    unique_keys: bool = False
     priority: int = 0
     describe: Callable[[Path, Any], dict] | None = None
     replaces: bool = False

@@ -386,6 +386,7 @@ def _shelve_files(path):
 def register_formats(register):
     register(Format(
         name="dbm.dumb",
+        unique_keys=True,
         description="dbm.dumb / Python 2 dumbdbm: NAME.dat + NAME.dir",
         aliases=("dumbdbm", "dumb"),
         extensions=(".dat",),
@@ -394,6 +395,7 @@ def register_formats(register):
     ))
     register(Format(
         name="dbm.sqlite3",
+        unique_keys=True,
         description="Python 3.13's dbm.sqlite3 (SQLite table Dict), read and written on any Python",
         aliases=("sqlite3-dbm",),
         sniff=_sniff_sqlite3, reader=_read_sqlite3, writer=_write_sqlite3, kv=True, priority=20,
@@ -401,6 +403,7 @@ def register_formats(register):
     ))
     register(Format(
         name="dbm.gnu",
+        unique_keys=True,
         description="GNU dbm (gdbm) file; read without the C module, written with it",
         aliases=("gdbm", "gnu"),
         extensions=(".gdbm", ".gdb"),
@@ -409,6 +412,7 @@ def register_formats(register):
     ))
     register(Format(
         name="dbm.ndbm",
+        unique_keys=True,
         description="ndbm: NAME.dir + NAME.pag (gdbm_compat) or NAME.db (Berkeley DB, Debian's dbm.ndbm)",
         aliases=("ndbm", "dbm"),
         extensions=(".pag",),
@@ -417,6 +421,7 @@ def register_formats(register):
     ))
     register(Format(
         name="shelve",
+        unique_keys=True,
         description="shelve: any dbm flavour holding pickled values under str keys",
         extensions=(".shelve", ".shelf"),
         reader=_read_shelve, writer=_write_shelve, kv=True, key_codec="utf8", value_codec="pickle",

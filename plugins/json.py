@@ -204,6 +204,7 @@ def _write_jsonl(path, records, options):
 def register_formats(register):
     register(Format(
         name="json",
+        unique_keys=True,
         description="JSON document: an object (string keys), an array (keys 0..n-1), or tagged pairs",
         extensions=(".json",),
         sniff=_sniff_json,

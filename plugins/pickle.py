@@ -128,6 +128,7 @@ def _describe(path, options):
 def register_formats(register):
     register(Format(
         name="pickle",
+        unique_keys=True,
         description="Python pickle (any protocol; several appended pickles are merged)",
         aliases=("cPickle", "pkl"),
         extensions=(".pkl", ".pickle", ".pck", ".p"),

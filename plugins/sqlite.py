@@ -319,6 +319,7 @@ def _write_table(con, table, records, options, path):
 def register_formats(register):
     register(Format(
         name="sqlite",
+        unique_keys=True,
         description="SQLite database: a table per record set (sqlitedict and dbm.sqlite3 layouts read as key/value)",
         aliases=("sqlite3", "sqlitedict"),
         extensions=(".sqlite", ".sqlite3", ".db"),
