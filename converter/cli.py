@@ -17,7 +17,7 @@ from .options import Options
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
-SUBCOMMANDS = ("convert", "identify", "formats")
+SUBCOMMANDS = ("convert", "verify", "identify", "formats")
 
 
 class _DefaultToConvert(TyperGroup):
@@ -94,9 +94,13 @@ def convert_cmd(
     pk: Annotated[str, typer.Option(help="SQLite output: the primary-key column that holds the record key")] = "key",
     dbm: Annotated[Optional[str], typer.Option(help="dbm flavour of a shelve output (default: what shelve.open makes here)")] = None,
     database: Annotated[Optional[str], typer.Option(help="Berkeley DB subdatabase to read")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="read everything, report what the output would refuse or change; write nothing")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="re-read the output and compare every record with the input")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, notes or summary")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ):
+    if verify and (dry_run or str(src) == "-" or str(dst) == "-"):
+        raise typer.BadParameter("needs a real input file and output file (not -, not --dry-run)", param_hint="--verify")
     if py2_strings not in ("utf8", "latin1", "bytes"):
         raise typer.BadParameter("must be utf8, latin1 or bytes", param_hint="--py2-strings")
     if json_style not in ("tagged", "plain"):
@@ -118,16 +122,23 @@ def convert_cmd(
             err.print("warning: --trust unpickles with the full unpickler, which runs any code in the input", markup=False)
         show = not quiet and err.is_terminal
         if not show:
-            return convert(src, dst, from_=from_, to=to, options=options)
+            return convert(src, dst, from_=from_, to=to, options=options, dry_run=dry_run)
         from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} records"),
                       _RateColumn(), TimeElapsedColumn(), console=err, transient=True) as progress:
             task = progress.add_task("converting", total=None)
-            return convert(src, dst, from_=from_, to=to, options=options,
+            return convert(src, dst, from_=from_, to=to, options=options, dry_run=dry_run,
                            on_progress=lambda n: progress.update(task, completed=n))
 
     result = _run(work, debug)
+    if dry_run:
+        if not quiet:
+            err.print(f"dry run: {result.records} record(s) {src} ({result.source_format}) -> {dst} "
+                      f"({result.sink_format}) would be written; nothing was written", markup=False)
+        return
+    if verify:
+        _verify_after(src, dst, result, options, quiet, debug)
     if not quiet:
         rate = result.records / result.seconds if result.seconds > 0 else 0
         summary = (f"{result.records} record(s): {src} ({result.source_format}) -> {dst} ({result.sink_format}) "
@@ -135,6 +146,53 @@ def convert_cmd(
         if result.overridden:
             summary += f"; {result.overridden} key(s) overridden"
         err.print(summary, markup=False)
+
+
+def _verify_after(src, dst, result, options, quiet, debug):
+    from dataclasses import replace
+
+    from .verify import compare, describe_differences
+
+    opts = replace(options, on_note=None, notes=[])
+    comparison = _run(lambda: compare(src, dst, format_a=result.source_format, format_b=result.sink_format,
+                                      options=opts), debug)
+    if not comparison.equal:
+        for line in describe_differences(comparison, src, dst, format_a=result.source_format,
+                                         format_b=result.sink_format, options=opts):
+            err.print(line, markup=False)
+        err.print(f"convert: error: verification failed: {dst} does not hold the same records as {src}", markup=False)
+        raise typer.Exit(1)
+    if not quiet:
+        err.print(f"verified: {comparison.b_records} record(s) in {dst} match {src}", markup=False)
+
+
+@app.command("verify", help="Compare two stores record by record (formats may differ); exit 0 only when equal.")
+def verify_cmd(
+    a: Annotated[Path, typer.Argument(metavar="A", show_default=False)],
+    b: Annotated[Path, typer.Argument(metavar="B", show_default=False)],
+    format_a: Annotated[Optional[str], typer.Option("--format-a", help="format of A (default: detected)")] = None,
+    format_b: Annotated[Optional[str], typer.Option("--format-b", help="format of B (default: detected)")] = None,
+    key_codec: Annotated[Optional[str], typer.Option(help="codec of dbm keys on both sides")] = None,
+    value_codec: Annotated[Optional[str], typer.Option(help="codec of dbm values on both sides")] = None,
+    allow: Annotated[Optional[list[str]], typer.Option(help="allow one more global in pickles, as module.Name")] = None,
+    trust: Annotated[bool, typer.Option("--trust", help="unpickle with the full unpickler: RUNS CODE")] = False,
+    py2_strings: Annotated[str, typer.Option(help="Python 2 byte strings: utf8, latin1, bytes")] = "utf8",
+    table: Annotated[Optional[str], typer.Option(help="SQLite table to read")] = None,
+    database: Annotated[Optional[str], typer.Option(help="Berkeley DB subdatabase to read")] = None,
+    limit: Annotated[int, typer.Option(help="how many differences to show")] = 10,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+):
+    from .verify import compare, describe_differences
+
+    options = Options(key_codec=key_codec, value_codec=value_codec, allow=tuple(allow or ()), trust=trust,
+                      py2_strings=py2_strings, table=table, database=database)
+    comparison = _run(lambda: compare(a, b, format_a=format_a, format_b=format_b, options=options, limit=limit), debug)
+    lines = _run(lambda: describe_differences(comparison, a, b, format_a=format_a, format_b=format_b,
+                                              options=options), debug)
+    for line in lines:
+        out.print(line, markup=False)
+    if not comparison.equal:
+        raise typer.Exit(1)
 
 
 @app.command("identify", help="Tell what each file is, and why.")

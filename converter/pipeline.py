@@ -111,9 +111,14 @@ def convert(
     options: Options | None = None,
     registry=None,
     on_progress: Callable[[int], None] | None = None,
+    dry_run: bool = False,
     **option_fields,
 ) -> Result:
-    """Convert ``src`` to ``dst``. Keyword options are ``Options`` fields (``force=True`` ...)."""
+    """Convert ``src`` to ``dst``. Keyword options are ``Options`` fields (``force=True`` ...).
+
+    ``dry_run``: read everything and run the real writer into a scratch directory, so every
+    refusal and every reported change happens, but nothing appears at ``dst``.
+    """
     registry = registry or get_registry()
     if options is None:
         options = Options(**option_fields)
@@ -144,7 +149,9 @@ def convert(
             raise OutputError(f"{dst_path.parent}: output directory does not exist")
         existing = [o for o in outputs if o.exists() or o.is_symlink()]
         if existing and not options.force:
-            raise OutputError(f"{existing[0]}: output exists; use --force to replace it")
+            if not dry_run:
+                raise OutputError(f"{existing[0]}: output exists; use --force to replace it")
+            options.note(f"{existing[0]}: output exists; a real run needs --force")
 
     passthrough = _passthrough(source, sink, options)
     if passthrough and source.kv:
@@ -156,7 +163,16 @@ def convert(
     if sink.kv and not passthrough:
         records = encode_records(records, registry, options, str(dst_path), sink.key_codec, sink.value_codec)
 
-    if to_stdout:
+    if dry_run:
+        scratch = Path(tempfile.mkdtemp(prefix="convert-dry-run-"))
+        try:
+            target = scratch / ("out" if to_stdout else dst_path.name)
+            options.display_names[str(target)] = str(dst_path)
+            sink.writer(target, records, options)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        outputs = []
+    elif to_stdout:
         sink.writer(dst_path, records, options)
         sys.stdout.buffer.flush()
     else:

@@ -212,7 +212,7 @@ def _write(path, records, options):
         raise ConverterError(f"{path}: SQLite refused the data: {exc}") from None
     finally:
         con.close()
-    options.note(f"{path}: wrote table {table!r} ({layout} layout)")
+    options.note(f"{path}: table {table!r}, {layout} layout")
 
 
 def _key_type(key):
