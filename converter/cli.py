@@ -141,7 +141,7 @@ def convert_cmd(
         _verify_after(src, dst, result, options, quiet, debug)
     if not quiet:
         rate = result.records / result.seconds if result.seconds > 0 else 0
-        summary = (f"{result.records} record(s): {src} ({result.source_format}) -> {dst} ({result.sink_format}) "
+        summary = (f"{result.records:,} record(s): {src} ({result.source_format}) -> {dst} ({result.sink_format}) "
                    f"in {result.seconds:.2f}s ({rate:,.0f} records/s)")
         if result.overridden:
             summary += f"; {result.overridden} key(s) overridden"
