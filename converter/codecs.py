@@ -43,14 +43,23 @@ def decode_records(records, registry, options, name, key_codec=None, value_codec
         kc, kwhy = None, ""
     vc, vwhy = _pick_for_reading(registry, options.value_codec or value_codec, [v for _, v in sample], "value", options, name)
     for raw_key, raw_value in records:
+        # ``what`` names the record in error messages only: build it only when a decode fails
         try:
-            key = kc.decode(raw_key, options, f"key {raw_key!r} of {name}") if kc else raw_key
-        except FormatError as exc:
-            raise FormatError(f"{exc} (key codec {kc.name}, {kwhy}; try --key-codec raw)") from exc
+            key = kc.decode(raw_key, options, name) if kc else raw_key
+        except ConverterError:
+            try:
+                kc.decode(raw_key, options, f"key {raw_key!r} of {name}")
+            except FormatError as exc:
+                raise FormatError(f"{exc} (key codec {kc.name}, {kwhy}; try --key-codec raw)") from exc
+            raise
         try:
-            value = vc.decode(raw_value, options, f"record {key!r} of {name}")
-        except FormatError as exc:
-            raise FormatError(f"{exc} (value codec {vc.name}, {vwhy}; try --value-codec raw)") from exc
+            value = vc.decode(raw_value, options, name)
+        except ConverterError:
+            try:
+                vc.decode(raw_value, options, f"record {key!r} of {name}")
+            except FormatError as exc:
+                raise FormatError(f"{exc} (value codec {vc.name}, {vwhy}; try --value-codec raw)") from exc
+            raise
         yield key, value
 
 
