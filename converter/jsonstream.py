@@ -142,6 +142,11 @@ class _Reader:
 
     def peek(self) -> str:
         """Skip whitespace; the next character, or "" at the end of the file."""
+        pos = self.pos
+        if pos < len(self.buf):
+            char = self.buf[pos]
+            if char not in " \t\n\r":  # the usual case: no whitespace to skip
+                return char
         while True:
             self.pos = _WS.match(self.buf, self.pos).end()
             if self.pos < len(self.buf):

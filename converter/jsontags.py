@@ -203,6 +203,7 @@ _DECODER = json.JSONDecoder(object_pairs_hook=object_pairs_hook, parse_constant=
 _BIG_INT_DECODER = json.JSONDecoder(
     object_pairs_hook=object_pairs_hook, parse_constant=_refuse_constant, parse_int=_str_to_int
 )
+_scan_once = _DECODER.scan_once
 _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"(-?(?:0|[1-9][0-9]*))(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _scanstring = json.decoder.scanstring
@@ -216,7 +217,9 @@ def _raw_decode(text: str, idx: int = 0):
     strictness violations; FormatError.pos is set when the position is known.
     """
     try:
-        value, end = _DECODER.raw_decode(text, idx)
+        value, end = _scan_once(text, idx)  # what _DECODER.raw_decode(text, idx) does, minus a call
+    except StopIteration as exc:
+        raise json.JSONDecodeError("Expecting value", text, exc.value) from None
     except RecursionError:
         value, end = _raw_decode_iterative(text, idx)
     except json.JSONDecodeError:
@@ -348,7 +351,7 @@ def loads(text, *, name: str = ""):
     end = _WS.match(text, end).end()
     if end != len(text):
         raise FormatError(f"{_where(name)}extra data after the JSON value at {_line_col(text, end)}")
-    return decode(value, name=name)
+    return decode_parsed(value, name=name)
 
 
 def _problem(exc: json.JSONDecodeError) -> str:
@@ -448,6 +451,15 @@ def dumps(value, *, style: str = "tagged", changes: collections.Counter | None =
     indent=None the text is compact (``,`` and ``:`` separators); otherwise json's
     indented layout with ``": "`` after keys.
     """
+    if indent is None and (style == "tagged" or style == "plain"):
+        text = _plain_text(value)
+        if text is not None:
+            return text
+    return _dumps_general(value, style, changes, indent, name)
+
+
+def _dumps_general(value, style, changes, indent, name) -> str:
+    """dumps() without its fast path (for callers that tried _plain_text first)."""
     if style == "tagged":
         obj = encode(value, name=name)
     elif style == "plain":
@@ -455,6 +467,92 @@ def dumps(value, *, style: str = "tagged", changes: collections.Counter | None =
     else:
         raise ValueError(f"style must be 'tagged' or 'plain', not {style!r}")
     return _to_text(obj, indent)
+
+
+# --- the fast path for values that are already plain JSON ---------------------
+#
+# Most records are dicts of str, small ints and floats, which both styles write
+# unchanged: checking that in Python and letting json's C encoder write the text
+# is several times faster than encode() + json.dumps().  Anything else (a tag to
+# write, a change to count, a cycle, deep nesting) takes the general path.
+
+def _refuse(obj):
+    raise TypeError(type(obj).__name__)
+
+
+try:  # json's C encoder with dumps' compact options, made once (json.dumps makes one per call)
+    _c_encode = json.encoder.c_make_encoder(None, _refuse, _quote, None, ":", ",", False, False, False)
+except (AttributeError, TypeError):  # no _json accelerator, or a signature this code does not know
+    _c_encode = None
+try:  # make sure it writes what json.dumps writes (a future json could change its arguments)
+    _probe = {"a": [1, -2.5, "\u00e9\n", None, True, {}]}
+    if _c_encode is not None and "".join(_c_encode(_probe, 0)) != json.dumps(
+            _probe, ensure_ascii=False, allow_nan=False, separators=(",", ":")):
+        _c_encode = None
+except Exception:  # noqa: BLE001 - any surprise means: do without it
+    _c_encode = None
+
+_FAST_DEPTH = 64  # deeper values (and cycles) take the general path
+
+
+def _is_plain(value, depth: int = 0, seen: set | None = None) -> bool:
+    """True if ``value`` is JSON as it is: exact dict/list/str/int/float/bool/None, str keys,
+    ints within +/-(2**53-1), no one-key "$..." dict, at most _FAST_DEPTH levels, no nested
+    container met twice (``seen``: their ids; a shared one takes the general path, which
+    bounds how far shared references may expand).
+
+    Lone surrogates and NaN/inf are not checked here: the caller finds them in the text
+    (or json's encoder refuses them)."""
+    kind = type(value)
+    if kind is dict:
+        for key in value:
+            if type(key) is not str:
+                return False
+        if len(value) == 1 and key.startswith(TAG_PREFIX):
+            return False
+        items = value.values()
+    elif kind is list:
+        items = value
+    elif kind is int:
+        return -MAX_SAFE_INT <= value <= MAX_SAFE_INT
+    else:
+        return kind is str or kind is float or kind is bool or value is None
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            continue
+        if kind is int:
+            if -MAX_SAFE_INT <= item <= MAX_SAFE_INT:
+                continue
+            return False
+        if kind is float or item is None or kind is bool:
+            continue
+        if (kind is dict or kind is list) and depth < _FAST_DEPTH:
+            if seen is None:
+                seen = set()
+            count = len(seen)
+            seen.add(id(item))
+            if len(seen) > count and _is_plain(item, depth + 1, seen):
+                continue
+        return False
+    return True
+
+
+def _plain_text(value):
+    """Compact JSON text of a value that both styles write unchanged, or None."""
+    if type(value) is str:  # e.g. every value of a dbm file of text
+        if not value.isascii() and _LONE_SURROGATE_CHAR.search(value):
+            return None
+        return _quote(value)
+    if _c_encode is None or not _is_plain(value):
+        return None
+    try:
+        text = "".join(_c_encode(value, 0))
+    except ValueError:  # NaN or inf: a $float tag, or a change to count
+        return None
+    if not text.isascii() and _LONE_SURROGATE_CHAR.search(text):
+        return None  # a $str tag (or a $dict for such a key), or a change to count
+    return text
 
 
 # --- the shared iterative walker ----------------------------------------------
@@ -471,18 +569,46 @@ _FINISH = object()
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
+# The budget for shared references (a value whose containers are not shared never meets it):
+# the items written again for shared containers may exceed EXPANSION_LIMIT only while they
+# stay within EXPANSION_FACTOR times the value's distinct items. The pickle writer uses the
+# same rule, as fast-mode pickling also writes a shared container once per use.
+EXPANSION_LIMIT = 1_000_000
+EXPANSION_FACTOR = 100
+
+
+def expansion_message(name: str, distinct: int, repeated: int) -> str:
+    """The error for a value whose shared references expand past the budget."""
+    return (f"{_where(name)}shared references expand to more than {distinct + repeated:,} values "
+            f"({distinct:,} distinct), and this output writes each use in full: refused (the limit is "
+            f"{EXPANSION_LIMIT:,} repeated values and {EXPANSION_FACTOR} times the distinct ones)")
+
+
 class _Walk:
     def __init__(self, name, convert):
         self.name = name
         self.convert = convert  # convert(value, slots, slot): store a leaf's result, or enter() a container
         self.stack = []
         self.active = set()  # ids of containers being converted: seeing one again is a cycle
+        # A container met again after it was converted is shared: JSON has no references, so
+        # it is written again in full. Shared references can make a tiny pickle expand to
+        # 10**12 values, so the items written again are counted against a budget (see
+        # EXPANSION_LIMIT); the ids stay valid as the value being walked holds every container.
+        self.done = set()
+        self.distinct = 0  # items of the containers met for the first time
+        self.repeated = 0  # items written again because their container is shared
 
     def enter(self, value, build, slots, slot, children):
         """Convert ``children`` into a list of results, then store build(results) in slots[slot]."""
         key = id(value)
         if key in self.active:
             raise UnsupportedValueError(f"{_where(self.name)}cyclic value cannot be written as JSON")
+        if key in self.done:
+            self.repeated += len(children)
+            if self.repeated > EXPANSION_LIMIT and self.repeated > EXPANSION_FACTOR * self.distinct:
+                raise UnsupportedValueError(expansion_message(self.name, self.distinct, self.repeated))
+        else:
+            self.distinct += len(children)
         self.active.add(key)
         results = [None] * len(children)
         push = self.stack.append
@@ -505,6 +631,7 @@ class _Walk:
             if item[0] is _FINISH:
                 _, key, build, results, slots, slot = item
                 self.active.discard(key)
+                self.done.add(key)
                 slots[slot] = build(results)
             else:
                 convert(item[0], item[1], item[2])
@@ -1034,6 +1161,38 @@ _TAGS = {
     "range": (lambda p: _need_list(p, 3), _range_build),
     "slice": (lambda p: _need_list(p, 3), lambda r, p: slice(*r)),
 }
+
+
+def _tag_free(value, depth: int = 0) -> bool:
+    """True if decode() would rebuild ``value`` unchanged: JSON types only, no one-key "$..."
+    object, at most _FAST_DEPTH levels."""
+    kind = type(value)
+    if kind is dict:
+        if len(value) == 1:
+            for key in value:
+                if type(key) is str and key.startswith(TAG_PREFIX):
+                    return False
+        items = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return kind is str or kind is int or kind is float or kind is bool or value is None
+    for item in items:
+        kind = type(item)
+        if kind is str or kind is int or kind is float or kind is bool or item is None:
+            continue
+        if (kind is dict or kind is list) and depth < _FAST_DEPTH and _tag_free(item, depth + 1):
+            continue
+        return False
+    return True
+
+
+def decode_parsed(obj, *, name: str = ""):
+    """decode() for a value just parsed from JSON text (nothing else refers to it): returned
+    as it is when it holds no tag, which is several times faster than rebuilding it."""
+    if _tag_free(obj):
+        return obj
+    return decode(obj, name=name)
 
 
 def decode(obj, *, name: str = ""):

@@ -739,7 +739,8 @@ class BerkeleyDB:
         if self._mm is None:
             raise ValueError("I/O operation on a closed BerkeleyDB")
         if self._tree is None:
-            raise self._err(f"holds several databases {self.databases()}; pick one with database=")
+            raise self._err(f"holds several databases {self.databases()}; pick one with database= "
+                            f"(--database NAME on the command line)")
         return self._tree
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
@@ -927,7 +928,7 @@ def read_db_dump(file, *, name: str = "", database=None) -> Iterator[tuple[bytes
                     continue
             elif found:
                 raise FormatError(f"{label} line {info['line']}: the dump holds several "
-                                  "databases; pick one with database=")
+                                  "databases; pick one with database= (--database NAME on the command line)")
             found = True
             keyed = info.get("type", "btree") in ("btree", "hash") or info.get("keys") == "1"
             if keyed:

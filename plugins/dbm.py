@@ -12,6 +12,7 @@ import ast
 import contextlib
 import importlib
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -48,7 +49,14 @@ def _sniff_dumb(head, path):
     return None
 
 
+# the usual line, a quoted key without escapes: no need for the (slow) literal parser
+_PLAIN_DIR_LINE = re.compile(r"'([^'\\]*)', \((\d+), (\d+)\)\Z")
+
+
 def _parse_dir_line(line: str, dirfile: Path, lineno: int):
+    m = _PLAIN_DIR_LINE.match(line)
+    if m:
+        return m.group(1).encode("latin-1"), int(m.group(2)), int(m.group(3))
     try:
         key, (pos, size) = ast.literal_eval(line)  # literal_eval only: a .dir line is never run
     except Exception:
@@ -123,8 +131,16 @@ def ro_connection(path: Path):
 
     ``immutable=1`` skips the WAL, so a database with a non-empty -wal file is first copied
     (with its WAL) to a temporary directory and read there.
+
+    ``immutable=1`` also ignores a rollback journal: while another program writes in
+    rollback-journal mode, pages it has already written would be read half-changed. So with
+    a non-empty -journal file the database is read with SQLite's locks, inside one read
+    transaction: the last committed state, which the writer cannot change while we read. A
+    writer that is committing, or one that crashed and left a hot journal to roll back
+    (which a read-only reader cannot do), is a FormatError.
     """
     wal = Path(f"{path}-wal")
+    journal = Path(f"{path}-journal")
     tmp = None
     try:
         if wal.exists() and wal.stat().st_size:
@@ -132,6 +148,17 @@ def ro_connection(path: Path):
             shutil.copy2(path, tmp / "db")
             shutil.copy2(wal, tmp / "db-wal")
             con = sqlite3.connect(f"file:{_quote_uri(tmp / 'db')}?mode=ro", uri=True)
+        elif journal.exists() and journal.stat().st_size:
+            con = sqlite3.connect(f"file:{_quote_uri(path)}?mode=ro", uri=True, timeout=2)
+            try:
+                con.execute("BEGIN")
+                con.execute("SELECT count(*) FROM sqlite_master").fetchone()  # takes the shared lock
+            except sqlite3.DatabaseError as exc:
+                con.close()
+                raise FormatError(
+                    f"{path}: another program is writing it, or crashed while writing ({journal.name} exists), "
+                    f"and SQLite cannot give a consistent state ({exc}); let the writer finish, or open the "
+                    f"database once with sqlite3 to recover it, then convert again") from None
         else:
             con = sqlite3.connect(f"file:{_quote_uri(path)}?mode=ro&immutable=1", uri=True)
         try:
@@ -158,6 +185,9 @@ def sqlite_tables(path: Path) -> dict[str, list[tuple[str, str]]]:
             return {n: [(c[1], c[2]) for c in con.execute(f"PRAGMA table_info({quote_ident(n)})")] for n in names}
     except sqlite3.DatabaseError as exc:
         raise FormatError(f"{path}: not a readable SQLite database: {exc}") from None
+    except UnicodeDecodeError as exc:  # sqlite3 decodes TEXT as UTF-8 and raises this, not a DatabaseError
+        raise FormatError(f"{path}: not a readable SQLite database: its schema holds text that is not UTF-8 "
+                          f"({exc.reason} at byte {exc.start})") from None
 
 
 def quote_ident(name: str) -> str:
@@ -181,7 +211,12 @@ def _sniff_sqlite3(head, path):
 def read_dict_table(path, table="Dict"):
     with ro_connection(path) as con:
         try:
-            yield from con.execute(f"SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM {quote_ident(table)} ORDER BY rowid")
+            for key, value in con.execute(
+                    f"SELECT CAST(key AS BLOB), CAST(value AS BLOB) FROM {quote_ident(table)} ORDER BY rowid"):
+                if key is None or value is None:  # the schema says NOT NULL; a damaged or foreign file may not
+                    raise FormatError(f"{path}: table {table} holds a NULL {'key' if key is None else 'value'}"
+                                      f"{'' if key is None else f' (record {key!r})'}, which no dbm store can hold")
+                yield key, value
         except sqlite3.DatabaseError as exc:
             raise FormatError(f"{path}: cannot read table {table}: {exc}") from None
 

@@ -180,6 +180,28 @@ def sniff(head: bytes) -> str | None:
     return f"{desc}, {byteorder}-endian"
 
 
+def _shared_lock(f, name: str) -> None:
+    """Take gdbm's reader lock, or refuse a file that a writer has open.
+
+    gdbm (1.23 checked) holds flock(LOCK_EX) on a database open for writing and LOCK_SH
+    for reading. A writer's changes may sit half-written in its buffers, so reading under
+    it could give a corrupt or inconsistent result: refuse instead of waiting. Holding the
+    shared lock while reading also keeps a writer from starting until we are done (its
+    gdbm_open fails rather than waits). Where flock is missing or unsupported (Windows,
+    some network file systems) the file is read unlocked, as gdbm itself would.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise FormatError(f"{name}: locked by another process that has it open for writing; close it first") from None
+    except OSError:
+        pass
+
+
 class GdbmFile:
     """A gdbm database opened read-only, without the C library.
 
@@ -198,7 +220,9 @@ class GdbmFile:
             size = os.fstat(f.fileno()).st_size
             if size == 0:
                 raise FormatError(f"{self.name}: offset 0: empty file, not a gdbm database")
+            _shared_lock(f, self.name)
             try:
+                # the mapping keeps a duplicate of the descriptor, so the lock lasts until close()
                 self._buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
             except (OSError, ValueError):
                 # not mappable (e.g. a special file): read it; bounds checks still apply

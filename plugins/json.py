@@ -62,7 +62,7 @@ def _sniff_jsonl(head, path):
 
 def _read_json(path, options):
     from converter.jsonstream import iter_json_members
-    from converter.jsontags import TAG_PREFIX, decode
+    from converter.jsontags import TAG_PREFIX, decode, decode_parsed
 
     with open_input(path) as f:
         members = iter_json_members(f, name=str(path))
@@ -82,15 +82,15 @@ def _read_json(path, options):
                 yield 0, whole
             return
         name = str(path)
-        yield key, decode(value, name=name)
+        yield key, decode_parsed(value, name=name)
         if second is not None:
-            yield second[0], decode(second[1], name=name)
+            yield second[0], decode_parsed(second[1], name=name)
             for key, value in members:
-                yield key, decode(value, name=name)
+                yield key, decode_parsed(value, name=name)
 
 
-def _encoder(options):
-    from converter.jsontags import dumps
+def _encoder(options, path=""):
+    from converter.jsontags import _dumps_general, _plain_text
 
     changes = Counter()
     style = options.json_style
@@ -98,7 +98,14 @@ def _encoder(options):
         raise UnsupportedValueError(f"--json-style must be tagged or plain, not {style!r}")
 
     def encode(value):
-        return dumps(value, style=style, changes=changes)
+        # jsontags.dumps(value, style=style, changes=changes), minus a call layer per record
+        text = _plain_text(value)
+        if text is not None:
+            return text
+        try:
+            return _dumps_general(value, style, changes, None, "")
+        except UnsupportedValueError as exc:  # a cycle, a type JSON cannot hold, shared references that expand
+            raise UnsupportedValueError(f"{path}: {exc}") from None
 
     return encode, changes
 
@@ -121,7 +128,7 @@ def _utf8(text, path, key):
 def _write_json(path, records, options):
     from converter.jsontags import TAG_PREFIX
 
-    encode, changes = _encoder(options)
+    encode, changes = _encoder(options, path)
     plain = options.json_style == "plain"
     records = iter(records)
     # the first records decide the document's shape: an object needs string keys, an array
@@ -146,32 +153,70 @@ def _write_json(path, records, options):
         else:
             mode = "pairs"
             out.write(b'{"' + TAG_PREFIX.encode() + b'dict": [\n')
-        index = 0
-        for key, value in itertools.chain(sample, records):
-            sep = b",\n" if index else b""
-            if mode == "object":
-                if not isinstance(key, str):
-                    if not plain:
-                        raise UnsupportedValueError(
-                            f"{path}: record key {key!r} is {type(key).__name__} but the keys before it were "
-                            f"strings; a JSON object holds only string keys (use jsonl, which holds any key)"
-                        )
-                    changes["non-str key"] += 1
-                    key = str(key)
-                line = json.dumps(key, ensure_ascii=False) + ": " + encode(value)
-            elif mode == "array":
-                if not _is_index(key, index):
-                    raise UnsupportedValueError(
-                        f"{path}: record key {key!r} does not continue the array keys 0..{index - 1}; "
-                        f"use jsonl, which holds any key"
-                    )
-                line = encode(value)
-            else:
-                line = "[" + encode(key) + ", " + encode(value) + "]"
-            out.write(sep + _utf8(line, path, key))
-            index += 1
+        lines = _Lines(out, b",\n")
+        try:
+            _json_lines(lines, itertools.chain(sample, records), mode, plain, encode, changes, path)
+        finally:
+            lines.flush()  # what came before an error is written, as it was line by line
         out.write({"object": b"\n}\n", "array": b"\n]\n", "pairs": b"\n]}\n"}[mode])
     _report(path, options, changes)
+
+
+class _Lines:
+    """Lines written in batches (one join, encode and write per BATCH lines, not per record).
+
+    Every line must be encodable: callers check non-ASCII lines with _utf8 as they add them,
+    so errors name the record at the same point as before.
+    """
+
+    BATCH = 1000
+
+    def __init__(self, out, sep: bytes):
+        self.out, self.sep, self.pending, self.started = out, sep, [], False
+
+    def flush(self):
+        if self.pending:
+            # taken off first, so that a failed write is not tried again by the caller's finally
+            data, self.pending = self.sep.decode().join(self.pending).encode("utf-8"), []
+            self.out.write(self.sep + data if self.started else data)
+            self.started = True
+
+
+def _json_lines(lines, records, mode, plain, encode, changes, path):
+    from converter.jsontags import _plain_text  # encode() tries it first: calling it here saves a call
+
+    index = 0
+    pending = lines.pending
+    for key, value in records:
+        if mode == "object":
+            if not isinstance(key, str):
+                if not plain:
+                    raise UnsupportedValueError(
+                        f"{path}: record key {key!r} is {type(key).__name__} but the keys before it were "
+                        f"strings; a JSON object holds only string keys (use jsonl, which holds any key)"
+                    )
+                changes["non-str key"] += 1
+                key = str(key)
+            line = _quote(key) + ": " + (_plain_text(value) or encode(value))
+        elif mode == "array":
+            if not _is_index(key, index):
+                raise UnsupportedValueError(
+                    f"{path}: record key {key!r} does not continue the array keys 0..{index - 1}; "
+                    f"use jsonl, which holds any key"
+                )
+            line = _plain_text(value) or encode(value)
+        else:
+            line = "[" + encode(key) + ", " + encode(value) + "]"
+        if not line.isascii():
+            _utf8(line, path, key)  # raises for a lone surrogate
+        pending.append(line)
+        if len(pending) >= lines.BATCH:
+            lines.flush()
+            pending = lines.pending
+        index += 1
+
+
+_quote = json.encoder.encode_basestring  # what json.dumps(key, ensure_ascii=False) calls, without its set-up
 
 
 def _is_index(key, n):
@@ -180,7 +225,7 @@ def _is_index(key, n):
 
 def _read_jsonl(path, options):
     from converter.jsonstream import iter_json_lines
-    from converter.jsontags import decode
+    from converter.jsontags import decode_parsed as decode
 
     with open_input(path) as f:
         for lineno, obj in iter_json_lines(f, name=str(path)):
@@ -192,11 +237,21 @@ def _read_jsonl(path, options):
 
 
 def _write_jsonl(path, records, options):
-    encode, changes = _encoder(options)
+    encode, changes = _encoder(options, path)
     with open_output(path) as out:
-        for key, value in records:
-            line = '{"key": ' + encode(key) + ', "value": ' + encode(value) + "}\n"
-            out.write(_utf8(line, path, key))
+        lines = _Lines(out, b"")
+        pending = lines.pending
+        try:
+            for key, value in records:
+                line = '{"key": ' + encode(key) + ', "value": ' + encode(value) + "}\n"
+                if not line.isascii():
+                    _utf8(line, path, key)  # raises for a lone surrogate
+                pending.append(line)
+                if len(pending) >= lines.BATCH:
+                    lines.flush()
+                    pending = lines.pending
+        finally:
+            lines.flush()  # what came before an error is written, as it was line by line
     _report(path, options, changes)
 
 

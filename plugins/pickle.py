@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 
 from converter import Format, hookimpl
-from converter.errors import UnsupportedValueError
+from converter.errors import FormatError, UnsupportedValueError
 from converter.fileio import open_input, open_output
 
 
@@ -28,7 +28,8 @@ def _read(path, options):
         pickles = iter_pickles(f, name=str(path), **options.pickle_kwargs())
         first = next(pickles, _END)
         if first is _END:
-            return
+            # pickle.load raises EOFError here too: zero bytes are no pickle, not an empty dict
+            raise FormatError(f"{path}: empty file, not a pickle")
         second = next(pickles, _END)
         if second is _END:
             yield from _records(0, first)
@@ -58,6 +59,10 @@ def _records(index, obj):
     return [(index, obj)]
 
 
+class _Expansion(Exception):
+    """A record's shared references expand past the budget (raised inside the C pickler)."""
+
+
 class _Items:
     """Stands for a dict whose items are produced lazily while pickling (see _StreamingPickler)."""
 
@@ -72,8 +77,114 @@ class _StreamingPickler(pickle.Pickler):
     # shared sub-objects are written once per use and cycles are refused.
     def reducer_override(self, obj):
         if type(obj) is _Items:
-            return (dict, (), None, None, iter(obj.records))
+            return (dict, (), None, None, obj.records)
         return NotImplemented
+
+
+# Writing shared sub-objects once per use lets a tiny pickle expand without bound (a list of
+# 10 references to a list of 10 references... 12 levels: 10**12 items), so a record's shared
+# containers are counted against the same budget as JSON output (jsontags.EXPANSION_LIMIT).
+# Protocols 4 and 5 write 64 KiB frames to the file as they go: only a record whose pickle
+# grows past CHECK_BYTES is walked to count them, so the usual record costs nothing. Protocols
+# 0-3 have no frames (the C pickler writes everything at the end), so there every record that
+# nests containers is checked first, quickly when nothing in it is met twice.
+
+CHECK_BYTES = 4 * 2**20
+_FLAT = frozenset((str, int, float, bool, type(None), bytes))
+_NESTING = {dict: dict.values, list: iter, tuple: iter, set: iter, frozenset: iter}
+
+
+class _Watched:
+    """The output file, counting what each record writes (see CHECK_BYTES)."""
+
+    def __init__(self, file):
+        self.file = file
+        self.written = self.start = 0
+        self.recent = ()
+        self.checked = True
+
+    def write(self, data):
+        self.written += len(data)
+        if not self.checked and self.written - self.start > CHECK_BYTES:
+            self.checked = True
+            for key, value in self.recent:
+                _check_expansion(key, value)
+        return self.file.write(data)
+
+    def records(self, records):
+        # the C pickler fetches the next record before it writes the first of each batch:
+        # the one being written is one of the last two fetched
+        last = None
+        for record in records:
+            self.recent = (last, record) if last is not None else (record,)
+            self.start, self.checked, last = self.written, False, record
+            yield record
+
+
+def _checked_first(records):
+    for record in records:
+        value = record[1]
+        if type(value) in _NESTING and not _unshared(value, {id(value)}, 0):
+            _check_expansion(record[0], value)
+        yield record
+
+
+def _unshared(obj, seen, depth):
+    """True if no container below ``obj`` is met twice (and nesting stays shallow): the quick
+    answer for the usual record; anything else gets the budgeted walk."""
+    flat = _FLAT
+    if type(obj) is dict:
+        if flat.issuperset(map(type, obj.values())) and flat.issuperset(map(type, obj)):
+            return True  # checked at C speed: the usual record
+        items = [*obj, *obj.values()]
+    elif flat.issuperset(map(type, obj)):
+        return True
+    else:
+        items = obj
+    for x in items:
+        kind = type(x)
+        if kind in flat or kind not in _NESTING:
+            continue
+        if depth > 40:
+            return False
+        n = len(seen)
+        seen.add(id(x))
+        if len(seen) == n or not _unshared(x, seen, depth + 1):
+            return False
+    return True
+
+
+def _check_expansion(key, value):
+    """Raise _Expansion if the value's shared containers repeat more items than the budget allows.
+
+    Walks the value as fast-mode pickling does (a shared container once per use), so the walk
+    itself stops within the budget. A cycle is left for the pickler to refuse.
+    """
+    from converter.jsontags import EXPANSION_FACTOR, EXPANSION_LIMIT, expansion_message
+
+    seen, active = set(), set()
+    distinct = repeated = 0
+    stack = [(value, False)]
+    while stack:
+        obj, leaving = stack.pop()
+        if leaving:
+            active.discard(id(obj))
+            continue
+        children = _NESTING.get(type(obj))
+        if children is None or id(obj) in active:
+            continue
+        if id(obj) in seen:
+            repeated += len(obj)
+            if repeated > EXPANSION_LIMIT and repeated > EXPANSION_FACTOR * distinct:
+                raise _Expansion(expansion_message(f"record {key!r}", distinct, repeated))
+        else:
+            seen.add(id(obj))
+            distinct += len(obj)
+        active.add(id(obj))
+        stack.append((obj, True))
+        if type(obj) is dict:
+            stack.extend((x, False) for x in obj if type(x) not in _FLAT)
+        stack.extend((x, False) for x in children(obj) if type(x) not in _FLAT)
 
 
 def _write(path, records, options):
@@ -81,10 +192,17 @@ def _write(path, records, options):
     if not 0 <= protocol <= pickle.HIGHEST_PROTOCOL:
         raise UnsupportedValueError(f"pickle protocol {protocol} is not one of 0..{pickle.HIGHEST_PROTOCOL}")
     with open_output(path) as f:
+        if protocol >= 4:
+            f = _Watched(f)
+            records = f.records(records)
+        else:
+            records = _checked_first(records)
         pickler = _StreamingPickler(f, protocol=protocol)
         pickler.fast = True
         try:
             pickler.dump(_Items(records))
+        except _Expansion as exc:
+            raise UnsupportedValueError(f"{path}: {exc}") from None
         except RecursionError:
             raise UnsupportedValueError(f"{path}: a value is nested too deeply to pickle") from None
         except (pickle.PicklingError, ValueError, TypeError, AttributeError) as exc:
