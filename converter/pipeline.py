@@ -190,13 +190,40 @@ def convert(
     )
 
 
+def _remove_stale_scratch(dst: Path) -> None:
+    """Remove scratch directories that a killed conversion (SIGKILL, power loss) left beside ``dst``.
+
+    Their names carry the writer's pid; a directory whose process is gone is removed, one whose
+    process still runs (a concurrent conversion to the same output) is left alone.
+    """
+    prefix = f".{dst.name}."
+    try:
+        entries = list(os.scandir(dst.parent))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(".converting") and entry.is_dir(follow_symlinks=False)):
+            continue
+        pid = name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            pass  # alive but not ours to signal
+
+
 def _write_atomically(sink, dst: Path, records, options) -> None:
     """Write into a fresh directory beside ``dst`` and rename every file into place at the end.
 
     Anything that goes wrong (an error, Ctrl-C) removes the temporary directory, so no
     half-written output is ever visible under the output's name.
     """
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".converting", dir=dst.parent))
+    _remove_stale_scratch(dst)
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{dst.name}.{os.getpid()}.", suffix=".converting", dir=dst.parent))
     options.display_names[str(tmpdir / dst.name)] = str(dst)
     try:
         sink.writer(tmpdir / dst.name, records, options)

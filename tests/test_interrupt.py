@@ -36,3 +36,28 @@ def test_ctrl_c_leaves_nothing(tmp_path, out_name):
     assert p.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_scratch_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
+    import pickle
+    import subprocess
+
+    from converter import convert
+
+    src = tmp_path / "in.pkl"
+    src.write_bytes(pickle.dumps({"a": 1}))
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    stale = tmp_path / f".out.json.{dead.pid}.abc123.converting"
+    stale.mkdir()
+    (stale / "out.json").write_text("half")
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        live = tmp_path / f".out.json.{sleeper.pid}.def456.converting"
+        live.mkdir()
+        convert(src, tmp_path / "out.json")
+        assert not stale.exists()
+        assert live.exists(), "a running conversion's scratch directory must be left alone"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
