@@ -43,24 +43,21 @@ def decode_records(records, registry, options, name, key_codec=None, value_codec
         kc, kwhy = None, ""
     vc, vwhy = _pick_for_reading(registry, options.value_codec or value_codec, [v for _, v in sample], "value", options, name)
     for raw_key, raw_value in records:
-        # ``what`` names the record in error messages only: build it only when a decode fails
-        try:
-            key = kc.decode(raw_key, options, name) if kc else raw_key
-        except ConverterError:
-            try:
-                kc.decode(raw_key, options, f"key {raw_key!r} of {name}")
-            except FormatError as exc:
-                raise FormatError(f"{exc} (key codec {kc.name}, {kwhy}; try --key-codec raw)") from exc
-            raise
-        try:
-            value = vc.decode(raw_value, options, name)
-        except ConverterError:
-            try:
-                vc.decode(raw_value, options, f"record {key!r} of {name}")
-            except FormatError as exc:
-                raise FormatError(f"{exc} (value codec {vc.name}, {vwhy}; try --value-codec raw)") from exc
-            raise
+        key = _decode(kc, raw_key, options, name, lambda: f"key {raw_key!r} of {name}", "key", kwhy) if kc else raw_key
+        value = _decode(vc, raw_value, options, name, lambda: f"record {key!r} of {name}", "value", vwhy)
         yield key, value
+
+
+def _decode(codec, data, options, name, what, role, why):
+    # ``what`` names the record in error messages only: it is built only when a decode fails
+    try:
+        return codec.decode(data, options, name)
+    except ConverterError:
+        try:
+            codec.decode(data, options, what())
+        except FormatError as exc:
+            raise FormatError(f"{exc} ({role} codec {codec.name}, {why}; try --{role}-codec raw)") from exc
+        raise
 
 
 def _pick_for_writing(registry, forced, samples, role, options, name):
