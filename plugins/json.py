@@ -165,14 +165,22 @@ def _write_json(path, records, options):
 class _Lines:
     """Lines written in batches (one join, encode and write per BATCH lines, not per record).
 
-    Every line must be encodable: callers check non-ASCII lines with _utf8 as they add them,
-    so errors name the record at the same point as before.
+    ``add`` checks a non-ASCII line with _utf8 as it is added, so an error names the record at
+    the same point as when lines were written one by one.
     """
 
     BATCH = 1000
 
     def __init__(self, out, sep: bytes):
         self.out, self.sep, self.pending, self.started = out, sep, [], False
+
+    def add(self, line: str, path, key):
+        if not line.isascii():
+            _utf8(line, path, key)  # raises for a lone surrogate
+        pending = self.pending
+        pending.append(line)
+        if len(pending) >= self.BATCH:
+            self.flush()
 
     def flush(self):
         if self.pending:
@@ -186,7 +194,7 @@ def _json_lines(lines, records, mode, plain, encode, changes, path):
     from converter.jsontags import _plain_text  # encode() tries it first: calling it here saves a call
 
     index = 0
-    pending = lines.pending
+    add = lines.add
     for key, value in records:
         if mode == "object":
             if not isinstance(key, str):
@@ -207,12 +215,7 @@ def _json_lines(lines, records, mode, plain, encode, changes, path):
             line = _plain_text(value) or encode(value)
         else:
             line = "[" + encode(key) + ", " + encode(value) + "]"
-        if not line.isascii():
-            _utf8(line, path, key)  # raises for a lone surrogate
-        pending.append(line)
-        if len(pending) >= lines.BATCH:
-            lines.flush()
-            pending = lines.pending
+        add(line, path, key)
         index += 1
 
 
@@ -240,16 +243,10 @@ def _write_jsonl(path, records, options):
     encode, changes = _encoder(options, path)
     with open_output(path) as out:
         lines = _Lines(out, b"")
-        pending = lines.pending
+        add = lines.add
         try:
             for key, value in records:
-                line = '{"key": ' + encode(key) + ', "value": ' + encode(value) + "}\n"
-                if not line.isascii():
-                    _utf8(line, path, key)  # raises for a lone surrogate
-                pending.append(line)
-                if len(pending) >= lines.BATCH:
-                    lines.flush()
-                    pending = lines.pending
+                add('{"key": ' + encode(key) + ', "value": ' + encode(value) + "}\n", path, key)
         finally:
             lines.flush()  # what came before an error is written, as it was line by line
     _report(path, options, changes)
