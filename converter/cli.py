@@ -3,19 +3,66 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
 from .errors import ConverterError, UnknownFormatError
 from .options import Options
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+
+class _Console:
+    """Plain lines on stdout or stderr; rich is imported only for what needs it.
+
+    Importing rich.console costs more CPU than a small conversion itself, so ``print(text,
+    markup=False)`` writes the text as it is (rich would also have turned ``:name:`` in a file
+    name into an emoji). Anything else -- markup, styles, ``print_json``, the progress bar's
+    ``console`` -- goes to a rich Console made on first use.
+    """
+
+    def __init__(self, stderr: bool):
+        self.stderr = stderr
+        self._rich = None
+
+    @property
+    def file(self):
+        return sys.stderr if self.stderr else sys.stdout  # looked up each time, as rich does
+
+    @property
+    def rich(self):
+        if self._rich is None:
+            from rich.console import Console
+
+            self._rich = Console(stderr=self.stderr, highlight=False, soft_wrap=True)
+        return self._rich
+
+    @property
+    def is_terminal(self) -> bool:
+        """rich's answer (FORCE_COLOR, TTY_COMPATIBLE, Jupyter...), asked only when it may be yes."""
+        if "FORCE_COLOR" in os.environ or "TTY_COMPATIBLE" in os.environ:
+            return self.rich.is_terminal
+        try:
+            tty = self.file.isatty()
+        except (AttributeError, ValueError):
+            return False
+        return tty and self.rich.is_terminal
+
+    def print(self, *objects, markup=None, **kwargs):
+        if markup is False and not kwargs and all(isinstance(o, str) for o in objects):
+            self.file.write(" ".join(objects) + "\n")
+            return
+        self.rich.print(*objects, markup=markup, **kwargs)
+
+    def print_json(self, *args, **kwargs):
+        self.rich.print_json(*args, **kwargs)
+
+
+err = _Console(stderr=True)
+out = _Console(stderr=False)
 
 SUBCOMMANDS = ("convert", "verify", "identify", "formats")
 
@@ -126,7 +173,7 @@ def convert_cmd(
         from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} records"),
-                      _RateColumn(), TimeElapsedColumn(), console=err, transient=True) as progress:
+                      _RateColumn(), TimeElapsedColumn(), console=err.rich, transient=True) as progress:
             task = progress.add_task("converting", total=None)
             return convert(src, dst, from_=from_, to=to, options=options, dry_run=dry_run,
                            on_progress=lambda n: progress.update(task, completed=n))
