@@ -96,6 +96,7 @@ import binascii
 import collections
 import datetime as _dt
 import decimal
+import itertools
 import json
 import math
 import re
@@ -553,6 +554,79 @@ def _plain_text(value):
     if not text.isascii() and _LONE_SURROGATE_CHAR.search(text):
         return None  # a $str tag (or a $dict for such a key), or a change to count
     return text
+
+
+# --- the same fast path for a batch of values ----------------------------------
+#
+# One C encoder call per value spends most of its time building and joining that call's
+# chunks; one call for a whole batch is about twice as fast. The batch is checked level by
+# level with set(map(type, ...)) instead of value by value, and its values are separated in
+# the text by a sentinel string that no check lets through unnoticed (see plain_texts).
+
+_JSON_TYPES = frozenset((dict, list, str, int, float, bool, type(None)))
+_SCALAR_TYPES = frozenset((str, int, float, bool, type(None)))
+_STR_ONLY = frozenset((str,))
+_SPLIT = "\x00\x01split"
+_SPLIT_TEXT = ',"\\u0000\\u0001split",'
+
+
+def _batch_is_plain(values: list) -> bool:
+    """True if every value could be plain JSON as it is (what _is_plain checks, bar NaN and
+    lone surrogates, which plain_texts finds in the text), one level at a time."""
+    items = values
+    seen: set = set()
+    for depth in range(_FAST_DEPTH + 1):
+        types = set(map(type, items))
+        if int in types:
+            ints = items if len(types) == 1 else [x for x in items if type(x) is int]
+            if max(ints) > MAX_SAFE_INT or min(ints) < -MAX_SAFE_INT:
+                return False
+        if types <= _SCALAR_TYPES:
+            return True
+        if not types <= _JSON_TYPES:
+            return False
+        if types <= {dict, list}:
+            containers = items
+        else:
+            containers = [x for x in items if type(x) is dict or type(x) is list]
+        if depth:  # a nested container met twice takes the general path (it bounds expansion)
+            ids = set(map(id, containers))
+            if len(ids) != len(containers) or not seen.isdisjoint(ids):
+                return False
+            seen |= ids
+        if dict in types:
+            dicts = containers if list not in types else [x for x in containers if type(x) is dict]
+            if not set(map(type, itertools.chain.from_iterable(dicts))) <= _STR_ONLY:
+                return False
+            if 1 in set(map(len, dicts)) and any(
+                    len(d) == 1 and next(iter(d)).startswith(TAG_PREFIX) for d in dicts):
+                return False
+            inner = itertools.chain.from_iterable(map(dict.values, dicts))
+            if list in types:
+                lists = [x for x in containers if type(x) is list]
+                inner = itertools.chain(inner, itertools.chain.from_iterable(lists))
+            items = list(inner)
+        else:
+            items = list(itertools.chain.from_iterable(containers))
+    return False
+
+
+def plain_texts(values: list):
+    """The compact JSON text of each value (as _plain_text gives it), or None unless every
+    value is one that both styles write unchanged; the caller then takes them one by one."""
+    if _c_encode is None or not values or not _batch_is_plain(values):
+        return None
+    interleaved = [_SPLIT] * (2 * len(values) - 1)
+    interleaved[::2] = values
+    try:
+        text = "".join(_c_encode(interleaved, 0))
+    except (ValueError, RecursionError):  # NaN or inf, an int past the digit limit, too deep
+        return None
+    if not text.isascii() and _LONE_SURROGATE_CHAR.search(text):
+        return None
+    texts = text[1:-1].split(_SPLIT_TEXT)
+    # a value holding the sentinel string itself splits into more parts: take them one by one
+    return texts if len(texts) == len(values) else None
 
 
 # --- the shared iterative walker ----------------------------------------------

@@ -182,6 +182,12 @@ class _Lines:
         if len(pending) >= self.BATCH:
             self.flush()
 
+    def add_checked(self, lines: list):
+        """Lines already known to be valid UTF-8 text (jsontags.plain_texts checked them)."""
+        self.pending.extend(lines)
+        if len(self.pending) >= self.BATCH:
+            self.flush()
+
     def flush(self):
         if self.pending:
             # taken off first, so that a failed write is not tried again by the caller's finally
@@ -191,9 +197,46 @@ class _Lines:
 
 
 def _json_lines(lines, records, mode, plain, encode, changes, path):
-    from converter.jsontags import _plain_text  # encode() tries it first: calling it here saves a call
+    """Write the records as lines; a batch of records whose keys and values need nothing (str
+    keys of an object, the next indexes of an array, plain values) goes to the C encoder in one
+    call (jsontags.plain_texts), any other batch record by record, with the same result."""
+    from converter.jsontags import _LONE_SURROGATE_CHAR, plain_texts
 
     index = 0
+    batch_size = lines.BATCH
+    while True:
+        batch = list(itertools.islice(records, batch_size))
+        if not batch:
+            return
+        texts = None
+        if mode != "pairs":
+            keys = [k for k, _ in batch]
+            if mode == "object":
+                fits = set(map(type, keys)) <= _STR_ONLY
+            else:
+                fits = keys == list(range(index, index + len(batch)))
+            if fits:
+                texts = plain_texts([v for _, v in batch])
+        if texts is not None and mode == "object":
+            quoted = list(map(_quote, keys))
+            head = "".join(quoted)
+            if head.isascii() or not _LONE_SURROGATE_CHAR.search(head):
+                texts = list(map(str.__add__, map(str.__add__, quoted, itertools.repeat(": ")), texts))
+            else:
+                texts = None  # a key with a lone surrogate: record by record, which refuses it
+        if texts is not None:
+            lines.add_checked(texts)
+        else:
+            _json_lines_one_by_one(lines, batch, index, mode, plain, encode, changes, path)
+        index += len(batch)
+
+
+_STR_ONLY = frozenset((str,))
+
+
+def _json_lines_one_by_one(lines, records, index, mode, plain, encode, changes, path):
+    from converter.jsontags import _plain_text  # encode() tries it first: calling it here saves a call
+
     add = lines.add
     for key, value in records:
         if mode == "object":

@@ -263,3 +263,29 @@ def test_dumps_without_the_c_encoder(monkeypatch):
     monkeypatch.setattr(jsontags, "_c_encode", None)
     assert [jsontags.dumps(v) for v in values] == expected
     assert jsontags._plain_text({"a": 1}) is None
+
+
+# -- jsontags.plain_texts: a batch of values through one C encoder call -----------------------
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(json_like | st.just(jsontags._SPLIT) | st.just([0, jsontags._SPLIT, 1]), min_size=1, max_size=8))
+def test_batch_texts_are_the_one_by_one_texts(values):
+    texts = jsontags.plain_texts(values)
+    one_by_one = [jsontags._plain_text(v) for v in values]
+    if texts is not None:  # taken only when every value is plain, and then with the same texts
+        assert texts == one_by_one
+    elif all(t is not None for t in one_by_one):  # refused a plain batch: only for a shared
+        # container (which the value-by-value check refuses within a value only) or the sentinel
+        assert any('"\\u0000\\u0001split"' in t for t in one_by_one) or len(values) > 1, values
+
+
+def test_batch_refuses_what_needs_a_tag_and_takes_records():
+    people = [{"key": f"k{i}", "name": "Omkar Pathak", "age": 21 + i, "pay": 40000.5, "tags": ["a"]} for i in range(50)]
+    assert jsontags.plain_texts(people) == [jsontags._plain_text(p) for p in people]
+    shared = ["x"]
+    for bad in ({"a": (1, 2)}, {"k": 2**53}, {"a": float("nan")}, {"$set": 1}, {1: "a"}, ["x\udc00"],
+                [shared, shared], jsontags._SPLIT, [0, jsontags._SPLIT, 1]):
+        if isinstance(bad, str):  # the sentinel alone is plain, and must come back whole
+            assert jsontags.plain_texts(people[:2] + [bad]) in (None, [*jsontags.plain_texts(people[:2]), '"\\u0000\\u0001split"'])
+            continue
+        assert jsontags.plain_texts(people[:3] + [bad]) is None, bad
