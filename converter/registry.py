@@ -18,6 +18,7 @@ existing format says so with ``Format(..., replaces=True)`` and must be register
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -200,6 +201,41 @@ class Registry:
         return iter(sorted(self.formats.values(), key=lambda f: f.name))
 
 
+def _group_declared(group: str = "converter") -> bool:
+    """Whether any installed distribution may declare entry points in ``group``.
+
+    A cheap look before pluggy's loader: ``importlib.metadata`` (with the ``email`` package it
+    imports) costs about 20 ms of every start-up, more than a small conversion itself, and most
+    machines have no plugin. This reads only the ``entry_points.txt`` of each ``*.dist-info`` /
+    ``*.egg-info`` directory on ``sys.path``; anything it cannot judge that way (a zip on the
+    path, a custom finder that supplies distributions) answers yes, and the real loader decides.
+    """
+    import importlib.machinery
+
+    for finder in sys.meta_path:
+        if hasattr(finder, "find_distributions") and finder is not importlib.machinery.PathFinder:
+            return True
+    needle = f"[{group}]"
+    for entry in sys.path:
+        try:
+            listing = os.scandir(entry or ".")
+        except NotADirectoryError:
+            return True  # a zip file (or another importer) on sys.path
+        except OSError:
+            continue
+        with listing:
+            for item in listing:
+                if not item.name.endswith((".dist-info", ".egg-info")):
+                    continue
+                try:
+                    with open(os.path.join(item.path, "entry_points.txt"), encoding="utf-8", errors="replace") as f:
+                        if needle in f.read():
+                            return True
+                except OSError:
+                    continue
+    return False
+
+
 def make_plugin_manager(load_entrypoints: bool | None = None) -> pluggy.PluginManager:
     """A plugin manager with the built-ins and (unless turned off) the installed plugins."""
     import importlib
@@ -211,7 +247,7 @@ def make_plugin_manager(load_entrypoints: bool | None = None) -> pluggy.PluginMa
     wanted = os.environ.get("CONVERTER_LOAD_PLUGINS")
     if load_entrypoints is None:
         load_entrypoints = wanted != ""
-    if load_entrypoints:
+    if load_entrypoints and _group_declared():
         if wanted:
             for name in (n.strip() for n in wanted.split(",")):
                 if name:
