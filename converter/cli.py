@@ -5,6 +5,7 @@ import annotations`` (typer would ``eval`` every option's annotation twice per c
 rich only when something needs it, the library's modules inside the commands.
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -204,8 +205,9 @@ def _verify_after(src, dst, result, options, quiet, debug):
     from .verify import compare, describe_differences
 
     opts = replace(options, on_note=None, notes=[])
-    comparison = _run(lambda: compare(src, dst, format_a=result.source_format, format_b=result.sink_format,
-                                      options=opts), debug)
+    with _verify_progress(quiet, result.records) as progress:
+        comparison = _run(lambda: compare(src, dst, format_a=result.source_format, format_b=result.sink_format,
+                                          options=opts, on_progress=progress), debug)
     if not comparison.equal:
         for line in describe_differences(comparison, src, dst, format_a=result.source_format,
                                          format_b=result.sink_format, options=opts):
@@ -214,6 +216,26 @@ def _verify_after(src, dst, result, options, quiet, debug):
         raise typer.Exit(1)
     if not quiet:
         err.print(f"verified: {comparison.b_records} record(s) in {dst} match {src}", markup=False)
+
+
+@contextlib.contextmanager
+def _verify_progress(quiet: bool, total):
+    """A progress display for the two reads of a comparison (on a terminal, unless quiet)."""
+    if quiet or not err.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} records"),
+                  _RateColumn(), TimeElapsedColumn(), console=err.rich, transient=True) as bar:
+        tasks = {}
+
+        def update(side, n):
+            if side not in tasks:
+                tasks[side] = bar.add_task(f"verifying: reading {'A' if side == 'a' else 'B'}", total=total)
+            bar.update(tasks[side], completed=n)
+
+        yield update
 
 
 @app.command("verify", help="Compare two stores record by record (formats may differ); exit 0 only when equal.")
@@ -236,7 +258,9 @@ def verify_cmd(
 
     options = Options(key_codec=key_codec, value_codec=value_codec, allow=tuple(allow or ()), trust=trust,
                       py2_strings=py2_strings, table=table, database=database)
-    comparison = _run(lambda: compare(a, b, format_a=format_a, format_b=format_b, options=options, limit=limit), debug)
+    with _verify_progress(False, None) as progress:
+        comparison = _run(lambda: compare(a, b, format_a=format_a, format_b=format_b, options=options,
+                                          limit=limit, on_progress=progress), debug)
     lines = _run(lambda: describe_differences(comparison, a, b, format_a=format_a, format_b=format_b,
                                               options=options), debug)
     for line in lines:

@@ -492,6 +492,13 @@ try:  # make sure it writes what json.dumps writes (a future json could change i
         _c_encode = None
 except Exception:  # noqa: BLE001 - any surprise means: do without it
     _c_encode = None
+try:  # the same with dict members sorted (verify's canonical form), checked the same way
+    _c_encode_sorted = json.encoder.c_make_encoder(None, _refuse, _quote, None, ":", ",", True, False, False)
+    if _c_encode is None or "".join(_c_encode_sorted(_probe, 0)) != json.dumps(
+            _probe, ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=True):
+        _c_encode_sorted = None
+except Exception:  # noqa: BLE001
+    _c_encode_sorted = None
 
 _FAST_DEPTH = 64  # deeper values (and cycles) take the general path
 
@@ -611,15 +618,19 @@ def _batch_is_plain(values: list) -> bool:
     return False
 
 
-def plain_texts(values: list):
+def plain_texts(values: list, *, sort_keys: bool = False):
     """The compact JSON text of each value (as _plain_text gives it), or None unless every
-    value is one that both styles write unchanged; the caller then takes them one by one."""
-    if _c_encode is None or not values or not _batch_is_plain(values):
+    value is one that both styles write unchanged; the caller then takes them one by one.
+
+    ``sort_keys`` writes dict members sorted, as ``verify``'s canonical form does.
+    """
+    encode_batch = _c_encode_sorted if sort_keys else _c_encode
+    if encode_batch is None or not values or not _batch_is_plain(values):
         return None
     interleaved = [_SPLIT] * (2 * len(values) - 1)
     interleaved[::2] = values
     try:
-        text = "".join(_c_encode(interleaved, 0))
+        text = "".join(encode_batch(interleaved, 0))
     except (ValueError, RecursionError):  # NaN or inf, an int past the digit limit, too deep
         return None
     if not text.isascii() and _LONE_SURROGATE_CHAR.search(text):

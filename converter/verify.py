@@ -1,20 +1,36 @@
 """Compare two stores record by record (``convert verify A B`` and ``convert IN OUT --verify``).
 
-Each record is reduced to a digest of a canonical form of its key and value (tagged JSON with
-dict members sorted), so stores of different formats compare through the same codecs, record
-order does not matter, and memory holds digests, not values.
+Each record is reduced to two 16-byte digests, of a canonical form of its key and of its value
+(tagged JSON with dict members sorted), so stores of different formats compare through the same
+codecs and record order does not matter. Memory holds digests, never values, and not all of
+them at once: the 32-byte pairs go to one of 256 buckets by the key digest's first byte, the
+buckets spill to a temporary directory once they pass ``SPILL_BYTES``, and the two stores are
+then compared one bucket at a time. A store of N records costs 32 N bytes of temporary disk and
+about N / 256 dict entries of memory at the peak, plus the fixed buffers.
+
+Records are canonicalised in batches: a batch of plain JSON values (the common case) is written
+by json's C encoder in one call (``jsontags.plain_texts``), which gives the very text the
+general path gives; anything else takes the general path one value at a time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 from .errors import ConverterError
 from .options import Options
 from .pipeline import read_records
+
+BATCH = 1000  # records canonicalised per call
+BUCKETS = 256  # by the first byte of the key digest
+SPILL_BYTES = 16 * 2**20  # digest bytes held in memory before the buckets go to disk
+_PAIR = 32  # key digest (16) + value digest (16)
 
 
 def canonical(value) -> str:
@@ -31,6 +47,14 @@ def canonical(value) -> str:
         from .jsontags import dumps
 
         return dumps(value)
+
+
+def canonical_texts(values: list) -> list[str]:
+    """``[canonical(v) for v in values]``, in one C encoder call when the batch is plain JSON."""
+    from .jsontags import plain_texts
+
+    texts = plain_texts(values, sort_keys=True)
+    return texts if texts is not None else [canonical(v) for v in values]
 
 
 _UNORDERED_PAIRS = ("$dict", "$defaultdict")
@@ -60,6 +84,23 @@ def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
+def digested(records: Iterable[tuple]) -> Iterator[tuple[tuple, bytes, bytes]]:
+    """Each record with the digests of its key and value: ``(record, key_digest, value_digest)``."""
+    it = iter(records)
+    while True:
+        batch = list(islice(it, BATCH))
+        if not batch:
+            return
+        keys = _digests(canonical_texts([r[0] for r in batch]))
+        values = _digests(canonical_texts([r[1] for r in batch]))
+        yield from zip(batch, keys, values)
+
+
+def _digests(texts: list[str]) -> list[bytes]:
+    b2 = hashlib.blake2b
+    return [b2(t.encode("utf-8", "surrogatepass"), digest_size=16).digest() for t in texts]
+
+
 @dataclass
 class Comparison:
     a_records: int = 0
@@ -76,41 +117,106 @@ class Comparison:
         return not (self.n_only_in_a or self.n_only_in_b or self.n_different) and self.a_records == self.b_records
 
 
-def _index(path, fmt, options, registry, counter):
-    """{canonical key: value digest} for a store; a key seen twice keeps its last value, as a dict would."""
-    index: dict[str, bytes] = {}
-    keys: dict[str, object] = {}
-    for key, value in read_records(path, from_=fmt, options=options, registry=registry):
-        counter[0] += 1
-        ck = canonical(key)
-        index[ck] = _digest(canonical(value))
-        keys[ck] = key
-    return index, keys
+class _Buckets:
+    """The (key digest, value digest) pairs of one store, split by the key digest's first byte."""
+
+    def __init__(self, scratch: Path, side: str):
+        self.scratch, self.side = scratch, side
+        self.parts = [bytearray() for _ in range(BUCKETS)]
+        self.held = 0
+        self.spilled = False
+
+    def add(self, kd: bytes, vd: bytes) -> None:
+        part = self.parts[kd[0]]
+        part += kd
+        part += vd
+        self.held += _PAIR
+        if self.held >= SPILL_BYTES:
+            self.spill()
+
+    def spill(self) -> None:
+        for i, part in enumerate(self.parts):
+            if part:
+                with open(self.scratch / f"{self.side}{i:03d}", "ab") as f:
+                    f.write(part)
+                part.clear()
+        self.held = 0
+        self.spilled = True
+
+    def bucket(self, i: int) -> bytes:
+        """Bucket ``i``'s pairs in the order the records came (so a repeated key's last value wins)."""
+        part = bytes(self.parts[i])
+        self.parts[i] = bytearray()
+        if self.spilled:
+            name = self.scratch / f"{self.side}{i:03d}"
+            if name.exists():
+                part = name.read_bytes() + part
+                name.unlink()
+        return part
+
+
+def _as_dict(pairs: bytes) -> dict[bytes, bytes]:
+    """{key digest: value digest}; a key met twice keeps its last value, as a dict would."""
+    return dict(zip([pairs[i:i + 16] for i in range(0, len(pairs), _PAIR)],
+                    [pairs[i + 16:i + _PAIR] for i in range(0, len(pairs), _PAIR)]))
+
+
+def _fill(path, fmt, options, registry, buckets: _Buckets, progress) -> int:
+    n = 0
+    for _, kd, vd in digested(read_records(path, from_=fmt, options=options, registry=registry)):
+        buckets.add(kd, vd)
+        n += 1
+        if progress is not None and not n % BATCH:
+            progress(n)
+    return n
 
 
 def compare(a, b, *, format_a=None, format_b=None, options: Options | None = None, registry=None,
-            limit: int = 10) -> Comparison:
-    """Compare the records of ``a`` and ``b``; keep up to ``limit`` examples of each difference."""
+            limit: int = 10, on_progress: Callable[[str, int], None] | None = None) -> Comparison:
+    """Compare the records of ``a`` and ``b``; keep up to ``limit`` examples of each difference.
+
+    ``on_progress(side, records)`` is called as each store is read (side ``"a"`` or ``"b"``).
+    """
     options = options or Options()
-    ca, cb = [0], [0]
-    ia, ka = _index(Path(a), format_a, options, registry, ca)
-    ib, kb = _index(Path(b), format_b, options, registry, cb)
-    result = Comparison(a_records=ca[0], b_records=cb[0])
-    for ck, digest in ia.items():
-        other = ib.get(ck)
-        if other is None:
-            result.n_only_in_a += 1
-            if len(result.only_in_a) < limit:
-                result.only_in_a.append(ka[ck])
-        elif other != digest:
-            result.n_different += 1
-            if len(result.different) < limit:
-                result.different.append(ka[ck])
-    for ck in ib.keys() - ia.keys():
-        result.n_only_in_b += 1
-        if len(result.only_in_b) < limit:
-            result.only_in_b.append(kb[ck])
+    with tempfile.TemporaryDirectory(prefix="convert-verify-") as tmp:
+        scratch = Path(tmp)
+        ba, bb = _Buckets(scratch, "a"), _Buckets(scratch, "b")
+        pa = (lambda n: on_progress("a", n)) if on_progress else None
+        pb = (lambda n: on_progress("b", n)) if on_progress else None
+        result = Comparison(a_records=_fill(Path(a), format_a, options, registry, ba, pa))
+        result.b_records = _fill(Path(b), format_b, options, registry, bb, pb)
+        only_a, only_b, differ = [], [], []
+        for i in range(BUCKETS):
+            da, db = _as_dict(ba.bucket(i)), _as_dict(bb.bucket(i))
+            for kd, vd in da.items():
+                other = db.pop(kd, None)
+                if other is None:
+                    result.n_only_in_a += 1
+                    if len(only_a) < limit:
+                        only_a.append(kd)
+                elif other != vd:
+                    result.n_different += 1
+                    if len(differ) < limit:
+                        differ.append(kd)
+            result.n_only_in_b += len(db)
+            only_b.extend(islice(db, max(0, limit - len(only_b))))
+    if only_a or differ:
+        keys = _keys(Path(a), format_a, options, registry, set(only_a) | set(differ))
+        result.only_in_a = [keys[kd] for kd in only_a]
+        result.different = [keys[kd] for kd in differ]
+    if only_b:
+        keys = _keys(Path(b), format_b, options, registry, set(only_b))
+        result.only_in_b = [keys[kd] for kd in only_b]
     return result
+
+
+def _keys(path, fmt, options, registry, wanted: set) -> dict[bytes, object]:
+    """The keys whose digests are ``wanted`` (a second pass, taken only when stores differ)."""
+    found = {}
+    for (key, _), kd, _ in digested(read_records(path, from_=fmt, options=options, registry=registry)):
+        if kd in wanted:
+            found[kd] = key
+    return found
 
 
 def describe_differences(result: Comparison, a, b, *, format_a=None, format_b=None, options=None, registry=None) -> list[str]:
@@ -121,12 +227,11 @@ def describe_differences(result: Comparison, a, b, *, format_a=None, format_b=No
         return lines
     if result.n_different:
         lines.append(f"{result.n_different} record(s) differ")
-        wanted = {canonical(k) for k in result.different}
+        wanted = {_digest(t) for t in canonical_texts(list(result.different))}
         va = _values(a, format_a, options, registry, wanted)
         vb = _values(b, format_b, options, registry, wanted)
-        for k in result.different:
-            ck = canonical(k)
-            lines.append(f"  {k!r}: {_short(va.get(ck))} != {_short(vb.get(ck))}")
+        for k, kd in zip(result.different, map(_digest, canonical_texts(list(result.different)))):
+            lines.append(f"  {k!r}: {_short(va.get(kd))} != {_short(vb.get(kd))}")
     if result.n_only_in_a:
         lines.append(f"{result.n_only_in_a} key(s) only in {a}: " + ", ".join(repr(k) for k in result.only_in_a))
     if result.n_only_in_b:
@@ -136,12 +241,12 @@ def describe_differences(result: Comparison, a, b, *, format_a=None, format_b=No
     return lines
 
 
-def _values(path, fmt, options, registry, wanted):
+def _values(path, fmt, options, registry, wanted: set) -> dict[bytes, object]:
     found = {}
-    for key, value in read_records(Path(path), from_=fmt, options=options or Options(), registry=registry):
-        ck = canonical(key)
-        if ck in wanted:
-            found[ck] = value
+    records = read_records(Path(path), from_=fmt, options=options or Options(), registry=registry)
+    for (_, value), kd, _ in digested(records):
+        if kd in wanted:
+            found[kd] = value
     return found
 
 

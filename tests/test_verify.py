@@ -1,5 +1,6 @@
 """`convert verify A B`, `convert IN OUT --verify` and `--dry-run`."""
 
+import json
 import pickle
 
 import pytest
@@ -90,3 +91,58 @@ def test_dry_run_notes_an_existing_output(tmp_path):
 def test_verify_needs_real_files(tmp_path):
     a = pkl(tmp_path / "a.pkl", {"k": 1})
     assert run(a, "-", "--to", "json", "--verify").exit_code == 2
+
+
+# -- the digest buckets: what is held, what spills, and that both give the same answer --------
+
+def _stores(tmp_path):
+    a = {f"k{i}": {"n": i, "tags": ["x", i % 7]} for i in range(3000)}
+    b = dict(a)
+    b["k5"] = {"n": 5, "tags": ["x", 6]}      # a changed value
+    b["k6"] = {"tags": ["x", 6], "n": 6}      # member order only: equal
+    del b["k7"]                               # only in A
+    b["new"] = 1                              # only in B
+    b["k8"] = {"n": 8.0, "tags": ["x", 1]}    # 8 vs 8.0: types matter
+    return pkl(tmp_path / "a.pkl", a), pkl(tmp_path / "b.pkl", b)
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_comparison_is_the_same_in_memory_and_spilled_to_disk(tmp_path, monkeypatch, spill):
+    import converter.verify as verify
+
+    if spill:  # a few records per spill, so every bucket goes to disk many times
+        monkeypatch.setattr(verify, "SPILL_BYTES", 32 * 50)
+    made = []
+    real = verify._Buckets.spill
+    monkeypatch.setattr(verify._Buckets, "spill", lambda self: (made.append(1), real(self)))
+    a, b = _stores(tmp_path)
+    result = compare(a, b)
+    assert bool(made) is spill
+    assert (result.a_records, result.b_records) == (3000, 3000)
+    assert (result.n_different, result.n_only_in_a, result.n_only_in_b) == (2, 1, 1)
+    assert sorted(result.different) == ["k5", "k8"]
+    assert result.only_in_a == ["k7"] and result.only_in_b == ["new"]
+
+
+def test_a_repeated_key_compares_by_its_last_value_in_every_bucket_path(tmp_path, monkeypatch):
+    import converter.verify as verify
+
+    monkeypatch.setattr(verify, "SPILL_BYTES", 32 * 3)
+    lines = [json.dumps({"key": f"k{i}", "value": i}) for i in range(50)]
+    lines += [json.dumps({"key": "k1", "value": "later"})]
+    (tmp_path / "a.jsonl").write_text("\n".join(lines) + "\n")
+    b = {f"k{i}": i for i in range(50)}
+    b["k1"] = "later"
+    r = run("verify", tmp_path / "a.jsonl", pkl(tmp_path / "b.pkl", b))
+    assert r.exit_code == 1  # 51 records against 50: the counts differ, every key matches
+    assert "51 record(s)" in r.stdout and "one side repeats a key" in r.stdout
+    assert "differ" not in r.stdout.replace("counts differ", "")
+
+
+def test_batched_canonical_texts_equal_the_one_by_one_canonical_form():
+    from converter.testing import TRICKY
+    from converter.verify import canonical_texts
+
+    plain = [{"b": 1, "a": [1, 2.5, None, True, "é"]}, "x", [], {}, -3, {"z": {"y": 1, "x": 2}}]
+    for batch in (plain, list(TRICKY.values()), plain + list(TRICKY.values()), list(TRICKY)):
+        assert canonical_texts(batch) == [canonical(v) for v in batch]
