@@ -5,7 +5,7 @@
 Generates the data once per size (cached under ``$XDG_CACHE_HOME/converter-bench``, default
 ``~/.cache/converter-bench``): N records shaped like examples/people.pkl
 (``{"key": "Omkar17", "name": "Omkar Pathak", "age": 21, "pay": 40000}`` keyed by "key"),
-by default 1,000,000 and 100,000 so that the growth of cost is visible.  Then, for each size
+by default 100,000, 300,000 and 1,000,000 so that the growth of cost is visible.  Then, for each size
 and repetition, every workload runs this tool and its baseline one after the other
 (alternating which goes first), each in its own process under ``/usr/bin/time``, which
 reports the process's own peak RSS; its peak anonymous RSS (memory that is not file pages,
@@ -35,7 +35,18 @@ Workloads (the issue's list):
 5. SQLite table -> JSON Lines and dbm.dumb -> dbm.sqlite3, each vs a hand-written stdlib loop
    that writes the same format.
 
-``--quick`` is ``--size 20000 --reps 1``, a smoke test.  Numbers on a shared machine are
+0. Start-up on a small file: ``convert examples/people.pkl out.json`` vs the same hand-written
+   script, CPU time (user + sys) of the whole process, at least 10 repetitions.
+6. ``convert verify A B`` (the gdbm file against the tool's SQLite copy of it) against converting
+   A to B, with the memory per record from the smallest to the largest size; and
+   ``convert A B --verify`` against ``convert A B``.
+
+The last lines are one verdict per target the issues set: PASS or FAIL, the measured figure
+and the target (``targets()``); the memory of every streaming workload is "flat" when its peak
+anonymous RSS at the largest size is at most 1.25x + 8 MB of that at the smallest.
+
+``--quick`` is ``--size 20000 --size 100000 --reps 1`` (start-up still 10 times): every target
+checked in under 3 minutes, at sizes too small for the 1M figures.  Numbers on a shared machine are
 noisy: compare the ratios measured within one run.
 """
 
@@ -62,7 +73,7 @@ DEBIAN_PY = Path("/usr/bin/python3")
 TIME = Path("/usr/bin/time")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "converter-bench"
 PEER_VENV = CACHE / "peer-venv"
-DATA_VERSION = "1"  # bump when the generated data changes
+DATA_VERSION = "2"  # bump when the generated data changes
 WARMUP = 2000  # records of the untimed warm-up run
 
 # -- data ------------------------------------------------------------------------------------
@@ -141,6 +152,9 @@ def make_data(n: int) -> Path:
     subprocess.run([str(VENV_PY), "-c", MAKE_STDLIB, str(d), str(n)], check=True)
     if DEBIAN_PY.exists():
         subprocess.run([str(DEBIAN_PY), "-c", MAKE_C, str(d)], check=True)
+        if CONVERT.exists():  # B of the verify workload: the tool's own copy of the gdbm file
+            subprocess.run([str(CONVERT), str(d / "people.gdbm"), str(d / "people-gdbm.sqlite"), "-q"],
+                           check=True, env=run_env())
     (d / "done").write_text("ok\n")
     print(f"  made in {time.perf_counter() - t:.1f} s", flush=True)
     return d
@@ -278,6 +292,11 @@ class Workload:
     streaming: bool = True  # peak memory should stay flat as the data grows
     needs: tuple = ()  # paths that must exist
     same_output: bool = False  # both print the same summary (record count, bytes)
+    cpu_target: float | None = None  # tool/baseline CPU-time ratio (user + sys) to stay within
+    mem_target: float | None = None  # tool/baseline peak-RSS ratio to stay within
+    slope_limit: float | None = None  # bytes of anonymous memory per extra record, smallest -> largest size
+    fixed_data: bool = False  # runs on the bundled example, whatever --size says (start-up)
+    min_reps: int = 0  # at least this many repetitions (short runs need more to be steady)
 
 
 def workloads(peer: Path | None) -> list[Workload]:
@@ -285,10 +304,15 @@ def workloads(peer: Path | None) -> list[Workload]:
     conv = str(CONVERT) if CONVERT.exists() else None
     if conv is None:  # not run from the venv the tool is installed in
         raise SystemExit(f"no {CONVERT}: run this with the Python whose environment has the tool installed")
+    example = str(ROOT / "examples" / "people.pkl")
     w = [
+        Workload("startup", "0. small file: examples/people.pkl -> JSON (CPU)",
+                 [conv, example, "{o}/out.json", "-q"], [py, "-c", PICKLE_JSON, example, "{o}/out.json"],
+                 "json.dump(pickle.load(f))", cpu_target=3.0, target_note="CPU <= 3x",
+                 streaming=False, fixed_data=True, min_reps=10),
         Workload("pickle-json", "1. pickle -> JSON", [conv, "{d}/people.pkl", "{o}/out.json", "-q"],
                  [py, "-c", PICKLE_JSON, "{d}/people.pkl", "{o}/out.json"], "json.dump(pickle.load(f))",
-                 target=1.0, target_note="no slower", streaming=False),
+                 target=0.8, mem_target=1.1, target_note="<= 0.8x, memory <= 1.1x", streaming=False),
     ]
     if peer is not None:
         w += [
@@ -306,18 +330,26 @@ def workloads(peer: Path | None) -> list[Workload]:
     w += [
         Workload("gdbm-sqlite", "3. gdbm -> SQLite key/value", [conv, "{d}/people.gdbm", "{o}/out.sqlite", "-q"],
                  [deb, "-c", GDBM_SQLITE_C, "{d}/people.gdbm", "{o}/out.sqlite"], "dbm.gnu loop + executemany",
-                 target=1.3, target_note="<= 1.3x", needs=("people.gdbm",)),
+                 target=1.2, target_note="<= 1.2x", needs=("people.gdbm",)),
         Workload("gdbm-iter", "4a. iterate gdbm (pure vs C)", [py, "-c", GDBM_ITER_PURE, "{d}/people.gdbm"],
                  [deb, "-c", GDBM_ITER_C, "{d}/people.gdbm"], "dbm.gnu firstkey/nextkey",
                  target=3.0, target_note="<= 3x", needs=("people.gdbm",), same_output=True),
         Workload("bdb-iter", "4b. iterate Berkeley DB hash (pure vs C)", [py, "-c", BDB_ITER_PURE, "{d}/people.bdb"],
                  [deb, "-c", BDB_ITER_C, "{d}/people.bdb"], "bsddb3 cursor",
-                 target=3.0, target_note="<= 3x", needs=("people.bdb",), same_output=True),
+                 target=1.3, target_note="<= 1.3x", needs=("people.bdb",), same_output=True),
         Workload("sqlite-jsonl", "5a. SQLite table -> JSON Lines", [conv, "{d}/people.sqlite", "{o}/out.jsonl", "-q"],
                  [py, "-c", SQLITE_JSONL, "{d}/people.sqlite", "{o}/out.jsonl"], "sqlite3 + json.dumps loop"),
         Workload("dumb-sqlite3", "5b. dbm.dumb -> dbm.sqlite3",
                  [conv, "{d}/people-dumb", "{o}/out.sqlite3", "--to", "dbm.sqlite3", "-q"],
                  [py, "-c", DUMB_SQLITE3, "{d}/people-dumb", "{o}/out.sqlite3"], "dbm.dumb + sqlite3 executemany"),
+        Workload("verify", "6a. verify A B (gdbm vs its SQLite copy) vs converting A to B",
+                 [conv, "verify", "{d}/people.gdbm", "{d}/people-gdbm.sqlite"],
+                 [conv, "{d}/people.gdbm", "{o}/out.sqlite", "-q"], "convert A B",
+                 target=1.5, slope_limit=32, target_note="<= 1.5x, <= 32 B/record", needs=("people-gdbm.sqlite",)),
+        Workload("convert-verify", "6b. convert --verify vs convert (gdbm -> SQLite)",
+                 [conv, "{d}/people.gdbm", "{o}/out.sqlite", "-q", "--verify"],
+                 [conv, "{d}/people.gdbm", "{o}/out.sqlite", "-q"], "convert A B",
+                 target=2.5, target_note="verify phase <= 1.5x (total <= 2.5x)", needs=("people.gdbm",)),
     ]
     return w
 
@@ -328,6 +360,7 @@ class Run:
     rss_mb: float
     anon_mb: float = 0.0
     stdout: str = ""
+    cpu: float = 0.0  # user + sys seconds of the process
 
 
 @dataclass
@@ -346,7 +379,7 @@ def run_one(argv: list, outdir: Path) -> Run:
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf, \
             tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
-        proc = subprocess.Popen([str(TIME), "-o", tf.name, "-f", "%M", *argv], env=run_env(),
+        proc = subprocess.Popen([str(TIME), "-o", tf.name, "-f", "%M %U %S", *argv], env=run_env(),
                                 stdout=out, stderr=err)
         sampler = _AnonSampler(proc.pid)
         sampler.start()
@@ -354,14 +387,14 @@ def run_one(argv: list, outdir: Path) -> Run:
         wall = time.perf_counter() - t
         sampler.done = True
         sampler.join()
-        rss_kb = int(tf.read().split()[-1])
+        rss_kb, user, sys_s = tf.read().split()[-3:]
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv)}\n{stderr[-2000:]}")
     shutil.rmtree(outdir)
-    return Run(wall, rss_kb / 1024, sampler.peak_kb / 1024, stdout.strip())
+    return Run(wall, int(rss_kb) / 1024, sampler.peak_kb / 1024, stdout.strip(), float(user) + float(sys_s))
 
 
 class _AnonSampler(threading.Thread):
@@ -419,11 +452,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, action="append", help="records (repeatable; default 100000 and 1000000)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions of each pair (default 3)")
-    ap.add_argument("--quick", action="store_true", help="20,000 records, 1 repetition: a smoke test")
+    ap.add_argument("--quick", action="store_true", help="20,000 and 100,000 records, 1 repetition (start-up 10): "
+                    "a check in under 3 minutes")
     ap.add_argument("--only", action="append", help="run only these workloads (by name, repeatable)")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     args = ap.parse_args(argv)
-    sizes = args.size or ([20_000] if args.quick else [100_000, 1_000_000])
+    sizes = args.size or ([20_000, 100_000] if args.quick else [100_000, 300_000, 1_000_000])
     reps = 1 if args.quick else args.reps
     if not TIME.exists():
         raise SystemExit("needs /usr/bin/time (Debian package 'time') to measure peak RSS")
@@ -439,30 +473,37 @@ def main(argv=None) -> int:
                     for argv in (w.tool, w.base):
                         run_one(fill(argv, small, Path(tmp) / "out"), Path(tmp) / "out")
     results: dict = {}
-    for n in sizes:
-        d = make_data(n)
-        loads = [w for w in workloads(peer) if not args.only or w.name in args.only]
-        for w in loads:
-            if any(not (d / p).exists() for p in w.needs) or (w.base[0] == str(DEBIAN_PY) and not DEBIAN_PY.exists()):
-                print(f"{w.title}: skipped (needs {', '.join(w.needs) or DEBIAN_PY})")
-                continue
-            stats = results.setdefault((w.name, n), Stats())
-            with tempfile.TemporaryDirectory(prefix="converter-bench-") as tmp:
-                o = Path(tmp) / "out"
-                for rep in range(reps):
-                    order = ("tool", "base") if rep % 2 == 0 else ("base", "tool")
-                    for who in order:
-                        r = run_one(fill(w.tool if who == "tool" else w.base, d, o), o)
-                        getattr(stats, who).append(r)
-                        print(f"{n:>9,} {w.name:<17} {who:<4} rep {rep + 1}: {r.wall:7.2f} s "
-                              f"{n / r.wall:>11,.0f} rec/s  peak RSS {r.rss_mb:6.1f} MB, anon {r.anon_mb:6.1f} MB",
-                              flush=True)
-                    if w.same_output and stats.tool[-1].stdout != stats.base[-1].stdout:
-                        raise SystemExit(f"{w.name}: the two loops disagree: {stats.tool[-1].stdout!r} "
-                                         f"vs {stats.base[-1].stdout!r}")
+    loads = [w for w in workloads(peer) if not args.only or w.name in args.only]
+    plan = [(w, 0) for w in loads if w.fixed_data] + [(w, n) for n in sizes for w in loads if not w.fixed_data]
+    for w, n in plan:
+        d = make_data(n) if n else ROOT / "examples"
+        if any(not (d / p).exists() for p in w.needs) or (w.base[0] == str(DEBIAN_PY) and not DEBIAN_PY.exists()):
+            print(f"{w.title}: skipped (needs {', '.join(w.needs) or DEBIAN_PY})")
+            continue
+        stats = results.setdefault((w.name, n), Stats())
+        label = f"{n:>9,}" if n else "  example"
+        with tempfile.TemporaryDirectory(prefix="converter-bench-") as tmp:
+            o = Path(tmp) / "out"
+            for rep in range(max(reps, w.min_reps)):
+                order = ("tool", "base") if rep % 2 == 0 else ("base", "tool")
+                for who in order:
+                    r = run_one(fill(w.tool if who == "tool" else w.base, d, o), o)
+                    getattr(stats, who).append(r)
+                    rate = f"{n / r.wall:>11,.0f} rec/s" if n else " " * 17
+                    print(f"{label} {w.name:<17} {who:<4} rep {rep + 1}: {r.wall:7.2f} s (cpu {r.cpu:6.2f} s) "
+                          f"{rate}  peak RSS {r.rss_mb:6.1f} MB, anon {r.anon_mb:6.1f} MB", flush=True)
+                if w.same_output and stats.tool[-1].stdout != stats.base[-1].stdout:
+                    raise SystemExit(f"{w.name}: the two loops disagree: {stats.tool[-1].stdout!r} "
+                                     f"vs {stats.base[-1].stdout!r}")
     print()
-    table = render(results, workloads(peer), sizes)
+    table = render(results, loads, sizes)
     print(table)
+    print()
+    verdicts = targets(results, loads, sizes)
+    for line in verdicts:
+        print(line)
+    met = sum(line.startswith("PASS") for line in verdicts)
+    print(f"\n{met} of {len(verdicts)} targets met")
     if args.json:
         args.json.write_text(json.dumps({f"{k[0]}@{k[1]}": {"tool": [vars(r) for r in v.tool],
                                                            "base": [vars(r) for r in v.base]}
@@ -470,27 +511,27 @@ def main(argv=None) -> int:
     return 0
 
 
+def _median(runs, attr):
+    return statistics.median(getattr(r, attr) for r in runs)
+
+
 def render(results: dict, ws: list, sizes: list) -> str:
-    """The markdown results table: medians, ratios, targets, and memory growth."""
-    rows = ["| workload | records | tool s | tool rec/s | tool peak RSS MB (anon) | baseline | base s | "
-            "base peak RSS MB (anon) | time ratio | target | holds |",
-            "|---|---:|---:|---:|---:|---|---:|---:|---:|---|---|"]
+    """The markdown results table: medians, ratios and the memory growth."""
+    rows = ["| workload | records | tool s | tool cpu s | tool peak RSS MB (anon) | baseline | base s | base cpu s | "
+            "base peak RSS MB (anon) | time ratio | cpu ratio | target |",
+            "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"]
     for w in ws:
-        for n in sizes:
+        for n in [0, *sizes]:
             s = results.get((w.name, n))
             if not s or not s.tool:
                 continue
-            tw = statistics.median(r.wall for r in s.tool)
-            bw = statistics.median(r.wall for r in s.base)
+            tw, bw = _median(s.tool, "wall"), _median(s.base, "wall")
+            tc, bc = _median(s.tool, "cpu"), _median(s.base, "cpu")
             tm, ta = max(r.rss_mb for r in s.tool), max(r.anon_mb for r in s.tool)
             bm, ba = max(r.rss_mb for r in s.base), max(r.anon_mb for r in s.base)
-            ratio = tw / bw
-            holds = ""
-            if w.target is not None:
-                ok = ratio <= w.target and (w.mem_limit_mb is None or tm < w.mem_limit_mb)
-                holds = "yes" if ok else "**no**"
-            rows.append(f"| {w.title} | {n:,} | {tw:.2f} | {n / tw:,.0f} | {tm:.0f} ({ta:.0f}) | {w.base_name} | "
-                        f"{bw:.2f} | {bm:.0f} ({ba:.0f}) | {ratio:.2f}x | {w.target_note or 'report'} | {holds} |")
+            rows.append(f"| {w.title} | {f'{n:,}' if n else 'example'} | {tw:.2f} | {tc:.2f} | {tm:.0f} ({ta:.0f}) | "
+                        f"{w.base_name} | {bw:.2f} | {bc:.2f} | {bm:.0f} ({ba:.0f}) | {tw / bw:.2f}x | "
+                        f"{tc / bc if bc else 0:.2f}x | {w.target_note or 'report'} |")
     if len(sizes) > 1:
         small, big = min(sizes), max(sizes)
         rows.append("")
@@ -509,6 +550,52 @@ def render(results: dict, ws: list, sizes: list) -> str:
                     f"{peak(a.base, 'rss_mb'):.0f} ({peak(a.base, 'anon_mb'):.0f}) -> "
                     f"{peak(b.base, 'rss_mb'):.0f} ({peak(b.base, 'anon_mb'):.0f}) MB")
     return "\n".join(rows)
+
+
+FLAT_FACTOR, FLAT_SLACK_MB = 1.25, 8  # "flat": the peak grows by at most this from the smallest size
+
+
+def targets(results: dict, ws: list, sizes: list) -> list[str]:
+    """One line per target: PASS or FAIL, the measured figure and the target."""
+    lines = []
+
+    def verdict(ok, what, measured, target):
+        lines.append(f"{'PASS' if ok else 'FAIL'}  {what}: {measured} (target {target})")
+
+    for w in ws:
+        for n in [0, *sizes]:
+            s = results.get((w.name, n))
+            if not s or not s.tool:
+                continue
+            where = f"{w.title} at {n:,} records" if n else w.title
+            ratio = _median(s.tool, "wall") / _median(s.base, "wall")
+            if w.target is not None:
+                verdict(ratio <= w.target, where, f"time {ratio:.2f}x", f"<= {w.target}x")
+            if w.cpu_target is not None:
+                cpu = _median(s.tool, "cpu") / _median(s.base, "cpu")
+                verdict(cpu <= w.cpu_target, where, f"CPU {cpu:.2f}x ({_median(s.tool, 'cpu') * 1000:.0f} ms vs "
+                        f"{_median(s.base, 'cpu') * 1000:.0f} ms)", f"<= {w.cpu_target}x")
+            if w.mem_target is not None:
+                mem = max(r.rss_mb for r in s.tool) / max(r.rss_mb for r in s.base)
+                verdict(mem <= w.mem_target, where, f"peak memory {mem:.2f}x", f"<= {w.mem_target}x")
+            if w.mem_limit_mb is not None:
+                mb = max(r.rss_mb for r in s.tool)
+                verdict(mb < w.mem_limit_mb, where, f"peak RSS {mb:.0f} MB", f"< {w.mem_limit_mb:.0f} MB")
+        if len(sizes) > 1 and not w.fixed_data:
+            small, big = min(sizes), max(sizes)
+            a, b = results.get((w.name, small)), results.get((w.name, big))
+            if not (a and b and a.tool and b.tool):
+                continue
+            pa, pb = max(r.anon_mb for r in a.tool), max(r.anon_mb for r in b.tool)
+            if w.streaming:
+                verdict(pb <= pa * FLAT_FACTOR + FLAT_SLACK_MB, f"{w.title}: memory flat",
+                        f"anon {pa:.0f} MB at {small:,} -> {pb:.0f} MB at {big:,}",
+                        f"<= {FLAT_FACTOR}x + {FLAT_SLACK_MB} MB")
+            if w.slope_limit is not None:
+                slope = max(0.0, (pb - pa) * 2**20 / (big - small))
+                verdict(slope <= w.slope_limit, f"{w.title}: memory per record", f"{slope:.1f} B/record",
+                        f"<= {w.slope_limit:.0f} B/record")
+    return lines
 
 
 if __name__ == "__main__":
