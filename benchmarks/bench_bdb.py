@@ -2,7 +2,7 @@
 
 Generates a database of N records (default 1,000,000) with Debian's /usr/bin/python3 and
 bsddb3 in a temporary directory, then times, alternating, a full read with
-plugins.bdb.BerkeleyDB under /work/venv/bin/python and `c = db.cursor(); r = c.first();
+plugins.bdb_file.BerkeleyDB under /work/venv/bin/python and `c = db.cursor(); r = c.first();
 while r: r = c.next()` under /usr/bin/python3. Prints wall times and the ratio.
 
     /work/venv/bin/python benchmarks/bench_bdb.py [--records N] [--type hash|btree] [--rounds R]
@@ -47,7 +47,7 @@ print(n, time.perf_counter() - t)
 PURE_LOOP = r"""
 import sys, time
 sys.path.insert(0, sys.argv[2])
-from plugins.bdb import BerkeleyDB
+from plugins.bdb_file import BerkeleyDB
 t = time.perf_counter()
 n = 0
 with BerkeleyDB(sys.argv[1]) as b:

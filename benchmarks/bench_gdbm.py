@@ -39,7 +39,7 @@ PURE = r"""
 import sys, time
 sys.path.insert(0, sys.argv[2])
 t0 = time.perf_counter()
-from plugins.gdbm import GdbmFile
+from plugins.gdbm_file import GdbmFile
 n = size = 0
 with GdbmFile(sys.argv[1]) as db:
     for k, v in db:

@@ -203,7 +203,7 @@ db.close()
 
 GDBM_ITER_PURE = r"""
 import sys
-from converter.plugins.gdbm import GdbmFile
+from converter.plugins.gdbm_file import GdbmFile
 n = size = 0
 with GdbmFile(sys.argv[1]) as db:
     for k, v in db:
@@ -228,7 +228,7 @@ print(n, size)
 
 BDB_ITER_PURE = r"""
 import sys
-from converter.plugins.bdb import BerkeleyDB
+from converter.plugins.bdb_file import BerkeleyDB
 n = size = 0
 with BerkeleyDB(sys.argv[1]) as db:
     for k, v in db:

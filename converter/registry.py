@@ -64,6 +64,11 @@ class Format:
         the core need not remember keys to find repeats; memory then stays flat.
     priority: breaks ties when several sniffs match; more specific formats use a higher one.
     describe(path, options) -> dict of extra facts for ``convert identify`` (optional).
+
+    Any of the callables may instead be given as a ``"package.module:function"`` string: the
+    core imports it when it is first called, so a plugin's heavy modules load only when its
+    format is used (the built-ins do this). ``sniff`` is called for every input detected, so
+    it belongs in a light module.
     """
 
     name: str
@@ -88,6 +93,36 @@ class Format:
 
     def parts(self, path: Path) -> list[Path]:
         return list(self.files(path)) if self.files else [path]
+
+
+_LAZY_FIELDS = ("sniff", "reader", "writer", "files", "describe")
+
+
+class LazyFunction:
+    """A ``"package.module:function"`` reference that imports its module on first call."""
+
+    __slots__ = ("ref", "_function")
+
+    def __init__(self, ref: str):
+        module, sep, name = ref.partition(":")
+        if not (sep and module and name.isidentifier()):
+            raise ValueError(f'{ref!r} is not a "package.module:function" reference')
+        self.ref = ref
+        self._function = None
+
+    def resolve(self):
+        if self._function is None:
+            import importlib
+
+            module, _, name = self.ref.partition(":")
+            self._function = getattr(importlib.import_module(module), name)
+        return self._function
+
+    def __call__(self, *args, **kwargs):
+        return (self._function or self.resolve())(*args, **kwargs)
+
+    def __repr__(self):
+        return f"<lazy {self.ref}>"
 
 
 @dataclass
@@ -154,6 +189,15 @@ class Registry:
         bad_ext = [e for e in fmt.extensions if not e.startswith(".")]
         if bad_ext:
             raise PluginError(f'plugin "{plugin}": format {fmt.name!r} extensions must start with ".": {bad_ext}')
+        for attr in _LAZY_FIELDS:
+            value = getattr(fmt, attr)
+            if isinstance(value, str):
+                try:
+                    setattr(fmt, attr, LazyFunction(value))
+                except ValueError as exc:
+                    raise PluginError(f'plugin "{plugin}": format {fmt.name!r} {attr}: {exc}') from None
+            elif value is not None and not callable(value):
+                raise PluginError(f'plugin "{plugin}": format {fmt.name!r} {attr} is {value!r}, not a function')
         fmt.plugin, fmt.distribution = plugin, dist
         claimed = [fmt.name, *fmt.aliases]
         for n in claimed:

@@ -8,13 +8,11 @@ interpreter's C module.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import importlib
 import os
 import re
 import shutil
-import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -54,6 +52,7 @@ _PLAIN_DIR_LINE = re.compile(r"'([^'\\]*)', \((\d+), (\d+)\)\Z")
 
 
 def _parse_dir_line(line: str, dirfile: Path, lineno: int):
+    import ast
     m = _PLAIN_DIR_LINE.match(line)
     if m:
         return m.group(1).encode("latin-1"), int(m.group(2)), int(m.group(3))
@@ -139,6 +138,7 @@ def ro_connection(path: Path):
     writer that is committing, or one that crashed and left a hot journal to roll back
     (which a read-only reader cannot do), is a FormatError.
     """
+    import sqlite3
     wal = Path(f"{path}-wal")
     journal = Path(f"{path}-journal")
     tmp = None
@@ -178,6 +178,7 @@ def _quote_uri(path: Path) -> str:
 
 def sqlite_tables(path: Path) -> dict[str, list[tuple[str, str]]]:
     """{table: [(column, declared type), ...]} for the user tables of a SQLite file."""
+    import sqlite3
     try:
         with ro_connection(path) as con:
             names = [r[0] for r in con.execute(
@@ -209,6 +210,7 @@ def _sniff_sqlite3(head, path):
 
 
 def read_dict_table(path, table="Dict"):
+    import sqlite3
     with ro_connection(path) as con:
         try:
             for key, value in con.execute(
@@ -237,6 +239,7 @@ def _read_sqlite3(path, options):
 
 
 def _write_sqlite3(path, records, options):
+    import sqlite3
     con = sqlite3.connect(str(path), isolation_level=None)
     try:
         # the output is a temporary file until it is renamed into place, so bulk settings are safe
@@ -283,14 +286,14 @@ def _write_stdlib(module):
 
 
 def _read_gnu(path, options):
-    from converter.plugins.gdbm import GdbmFile
+    from converter.plugins.gdbm_file import GdbmFile
 
     with GdbmFile(path) as db:
         yield from db.items()
 
 
 def _gdbm_describe(path, options):
-    from converter.plugins.gdbm import describe
+    from converter.plugins.gdbm_file import describe
 
     return describe(path, options)
 
@@ -341,12 +344,12 @@ def _sniff_ndbm(head, path):
 def _read_ndbm(path, options):
     kind, file = _ndbm_source(Path(path))
     if kind == "gdbm":
-        from converter.plugins.gdbm import GdbmFile
+        from converter.plugins.gdbm_file import GdbmFile
 
         with GdbmFile(file) as db:
             yield from db.items()
     elif kind == "bdb":
-        from converter.plugins.bdb import BerkeleyDB
+        from converter.plugins.bdb_file import BerkeleyDB
 
         with BerkeleyDB(file, database=options.database) as db:
             yield from db.items()

@@ -16,7 +16,6 @@ conversion; fields added to hold the record key are reported.
 
 from __future__ import annotations
 
-import sqlite3
 from itertools import chain, islice
 from pathlib import Path
 
@@ -86,6 +85,7 @@ def _rows_kv(path, table):
 
 
 def _query(con, path, table, sql):
+    import sqlite3
     try:
         yield from con.execute(sql)
     except sqlite3.DatabaseError as exc:
@@ -201,6 +201,7 @@ def _fits(declared, value):
 
 
 def _write(path, records, options):
+    import sqlite3
     records = iter(records)
     sample = list(islice(records, SAMPLE))
     layout = options.layout

@@ -172,3 +172,42 @@ def test_entry_point_plugin_in_the_real_command(tmp_path):
     env["CONVERTER_LOAD_PLUGINS"] = ""
     p = subprocess.run([sys.executable, "-m", "converter", "formats"], capture_output=True, text=True, env=env)
     assert "conv-demo" not in p.stdout
+
+
+def test_a_format_may_name_its_functions_as_lazy_references(tmp_path):
+    """"package.module:function" strings are imported on first call (how built-ins stay light)."""
+    (tmp_path / "lazy_kvt.py").write_text(textwrap.dedent('''
+        from pathlib import Path
+        IMPORTED = True
+        def read(path, options):
+            for line in Path(path).read_text().splitlines():
+                k, _, v = line.partition("=")
+                yield k, v
+    '''))
+
+    class LazyPlugin:
+        @hookimpl
+        def register_formats(self, register):
+            register(Format(name="lazy-kvt", extensions=(".lkvt",), reader="lazy_kvt:read"))
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        reg = registry_with(LazyPlugin())
+        assert "lazy_kvt" not in sys.modules
+        (tmp_path / "a.lkvt").write_text("a=1\nb=2\n")
+        assert list(read_records(tmp_path / "a.lkvt", registry=reg)) == [("a", "1"), ("b", "2")]
+        assert sys.modules["lazy_kvt"].IMPORTED
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("lazy_kvt", None)
+
+
+@pytest.mark.parametrize("ref", ["no_colon", "mod:", ":name", "mod:not an identifier"])
+def test_a_malformed_lazy_reference_is_refused_naming_the_plugin(ref):
+    class Bad:
+        @hookimpl
+        def register_formats(self, register):
+            register(Format(name="badref", reader=ref))
+
+    with pytest.raises(PluginError, match="badref.*reader"):
+        registry_with(Bad())
