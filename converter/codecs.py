@@ -1,10 +1,22 @@
 """Applying value codecs to a key-value store's records (bytes -> values, values -> bytes).
 
-Reading: a forced codec, or the first codec (in ``Codec.order``) whose ``sniff`` accepts every
-key (or value) in a sample of the first records. Writing: a forced codec, or the codec with
-the highest ``order`` whose ``accepts`` takes every sampled key (or value): plain bytes stay
-bytes, text is stored as UTF-8, anything else is pickled. A record after the sample that does
-not fit the chosen codec is an error naming it, never a silent change.
+The codecs of a conversion fit every record of the store, not just the first ones:
+
+- Reading: a forced codec, or the first codec (lowest ``Codec.order``) whose ``sniff`` accepts
+  every key (or value) among the first records. With the built-ins that is ``pickle`` when the
+  first values are complete pickles, else ``utf8-or-raw`` when nine in ten of them are UTF-8
+  text (every record is then text where its bytes are UTF-8 and bytes where not, so a
+  mostly-text store with a few binary values needs no flag and writes back byte for byte), else
+  ``raw``.
+- Writing: a forced codec, or the codec with the highest ``order`` whose ``accepts`` takes every
+  key (or value) among the first records: plain bytes stay bytes, text is stored as UTF-8,
+  text mixed with bytes that are not UTF-8 as each is (so it reads back as it was), anything
+  else is pickled.
+- A later record that does not fit an automatically chosen codec raises ``CodecMismatch``. A
+  source that can be read again (any file) is then converted again from the start with that
+  codec ruled out, and the choice is named on stderr; output goes to a scratch directory, so
+  nothing of the first attempt is left. For stdin the mismatch is the error, naming the record.
+  A forced codec that does not fit is always an error.
 """
 
 from __future__ import annotations
@@ -12,36 +24,60 @@ from __future__ import annotations
 from itertools import chain, islice
 from typing import Iterable, Iterator
 
-from .errors import ConverterError, FormatError, UnsupportedValueError
+from .errors import CodecMismatch, ConverterError, FormatError, UnsupportedValueError
 
-SAMPLE_SIZE = 100
+FIRST_RECORDS = 100  # records whose keys and values choose an automatic codec
 
 
-def _sample(records: Iterable) -> tuple[list, Iterator]:
+def _first(records: Iterable) -> tuple[list, Iterator]:
     it = iter(records)
-    sample = list(islice(it, SAMPLE_SIZE))
-    return sample, chain(sample, it)
+    first = list(islice(it, FIRST_RECORDS))
+    return first, chain(first, it)
+
+
+def _candidates(registry, options, name, direction, role):
+    excluded = options.codec_exclusions
+    descending = direction == "write"
+    for codec in sorted(registry.codecs.values(), key=lambda c: -c.order if descending else c.order):
+        if (name, direction, role, codec.name) not in excluded:
+            yield codec
+
+
+def _ruled_out(options, name, direction, role) -> list[str]:
+    return [c for (n, d, r, c) in sorted(options.codec_exclusions) if (n, d, r) == (name, direction, role)]
+
+
+def _why(options, name, direction, role) -> str:
+    out = _ruled_out(options, name, direction, role)
+    return f"; {', '.join(out)} did not fit every record" if out else ""
+
+
+def _sniffed(codec, samples) -> bool:
+    if codec.sniff_share >= 1.0:
+        return all(codec.sniff(s) for s in samples)
+    return sum(1 for s in samples if codec.sniff(s)) >= codec.sniff_share * len(samples)
 
 
 def _pick_for_reading(registry, forced, samples, role, options, name):
     if forced:
         return registry.codec(forced), "forced"
-    for codec in sorted(registry.codecs.values(), key=lambda c: c.order):
-        if codec.sniff is not None and all(codec.sniff(s) for s in samples):
+    for codec in _candidates(registry, options, name, "read", role):
+        if codec.sniff is not None and _sniffed(codec, samples):
             if samples:
-                options.note(f"{name}: {role}s read as {codec.name} (detected; --{role}-codec to force)")
-            return codec, "detected from the first records"
+                options.note(f"{name}: {role}s read as {codec.name} (detected{_why(options, name, 'read', role)}; "
+                             f"--{role}-codec to force)")
+            return codec, "detected"
     raise ConverterError(f"{name}: no codec can read its {role}s; pick one with --{role}-codec")
 
 
 def decode_records(records, registry, options, name, key_codec=None, value_codec=None, keys=True) -> Iterator[tuple]:
     """Turn (bytes, bytes) records into (key, value) with the chosen codecs (keys as they are if not ``keys``)."""
-    sample, records = _sample(records)
+    first, records = _first(records)
     if keys:
-        kc, kwhy = _pick_for_reading(registry, options.key_codec or key_codec, [k for k, _ in sample], "key", options, name)
+        kc, kwhy = _pick_for_reading(registry, options.key_codec or key_codec, [k for k, _ in first], "key", options, name)
     else:
         kc, kwhy = None, ""
-    vc, vwhy = _pick_for_reading(registry, options.value_codec or value_codec, [v for _, v in sample], "value", options, name)
+    vc, vwhy = _pick_for_reading(registry, options.value_codec or value_codec, [v for _, v in first], "value", options, name)
     for raw_key, raw_value in records:
         key = _decode(kc, raw_key, options, name, lambda: f"key {raw_key!r} of {name}", "key", kwhy) if kc else raw_key
         value = _decode(vc, raw_value, options, name, lambda: f"record {key!r} of {name}", "value", vwhy)
@@ -56,6 +92,12 @@ def _decode(codec, data, options, name, what, role, why):
         try:
             codec.decode(data, options, what())
         except FormatError as exc:
+            if why != "forced" and codec.sniff is not None and not codec.sniff(data):
+                # not this codec's data at all (a damaged or refused one would still sniff as it)
+                raise CodecMismatch(
+                    f"{exc} (the first {role}s are {codec.name}, this one is not; pick a codec that fits "
+                    f"every {role} with --{role}-codec: raw always does)",
+                    store=name, direction="read", role=role, codec=codec.name) from exc
             raise FormatError(f"{exc} ({role} codec {codec.name}, {why}; try --{role}-codec raw)") from exc
         raise
 
@@ -63,31 +105,35 @@ def _decode(codec, data, options, name, what, role, why):
 def _pick_for_writing(registry, forced, samples, role, options, name):
     if forced:
         return registry.codec(forced), "forced"
-    for codec in sorted(registry.codecs.values(), key=lambda c: -c.order):
+    for codec in _candidates(registry, options, name, "write", role):
         if codec.accepts is not None and all(codec.accepts(s) for s in samples):
             if samples:
-                options.note(f"{name}: {role}s stored as {codec.name} (chosen from the first records; --{role}-codec to force)")
-            return codec, f"chosen from the first {len(samples)} records"
+                options.note(f"{name}: {role}s stored as {codec.name} (chosen{_why(options, name, 'write', role)}; "
+                             f"--{role}-codec to force)")
+            return codec, "chosen"
     raise UnsupportedValueError(f"{name}: no codec can store these {role}s; pick one with --{role}-codec")
 
 
 def encode_records(records, registry, options, name, key_codec=None, value_codec=None) -> Iterator[tuple[bytes, bytes]]:
     """Turn (key, value) records into (bytes, bytes) with the chosen codecs."""
-    sample, records = _sample(records)
-    kc, kwhy = _pick_for_writing(registry, options.key_codec or key_codec, [k for k, _ in sample], "key", options, name)
-    vc, vwhy = _pick_for_writing(registry, options.value_codec or value_codec, [v for _, v in sample], "value", options, name)
+    first, records = _first(records)
+    kc, kwhy = _pick_for_writing(registry, options.key_codec or key_codec, [k for k, _ in first], "key", options, name)
+    vc, vwhy = _pick_for_writing(registry, options.value_codec or value_codec, [v for _, v in first], "value", options, name)
     for key, value in records:
         if kc.accepts is not None and not kc.accepts(key):
-            raise UnsupportedValueError(
-                f"{name}: key {key!r} is {type(key).__name__}, which the key codec {kc.name} ({kwhy}) cannot store; "
-                f"choose another with --key-codec"
-            )
+            _refuse(name, "key", kc, kwhy, key, f"key {key!r} is {type(key).__name__}", "")
         if vc.accepts is not None and not vc.accepts(value):
-            raise UnsupportedValueError(
-                f"{name}: the value of record {key!r} is {type(value).__name__}, which the value codec {vc.name} "
-                f"({vwhy}) cannot store; choose another with --value-codec (pickle holds any plain data)"
-            )
+            _refuse(name, "value", vc, vwhy, key, f"the value of record {key!r} is {type(value).__name__}",
+                    " (pickle holds any plain data)")
         try:
             yield kc.encode(key, options), vc.encode(value, options)
         except ConverterError as exc:
             raise type(exc)(f"{name}: record {key!r}: {exc}") from exc
+
+
+def _refuse(name, role, codec, why, key, what, hint):
+    message = (f"{name}: {what}, which the {role} codec {codec.name} ({why}) cannot store; "
+               f"choose another with --{role}-codec{hint}")
+    if why == "forced":
+        raise UnsupportedValueError(message)
+    raise CodecMismatch(message, store=name, direction="write", role=role, codec=codec.name, record=key)

@@ -34,3 +34,75 @@ class OutputError(ConverterError):
 
 class PluginError(ConverterError):
     """A plugin registered something invalid; the message names the plugin."""
+
+
+class Restart(ConverterError):
+    """A choice made from the first records does not fit a later one.
+
+    Not an error the user sees when the source can be read again: the core then converts again
+    from the start with the choice changed (``apply``), so what it chose fits every record. The
+    message is the error for a source that cannot be read twice (stdin) or output that cannot be
+    taken back (stdout).
+    """
+
+    def apply(self, options) -> bool:
+        """Change ``options`` so that the next attempt fits; False if that was tried already."""
+        raise NotImplementedError
+
+    def note(self) -> str:
+        raise NotImplementedError
+
+
+class CodecMismatch(Restart):
+    """A record does not fit a codec that was chosen automatically from the first records:
+    the next attempt rules that codec out (``Options.codec_exclusions``)."""
+
+    def __init__(self, message: str, *, store: str = "", direction: str = "", role: str = "", codec: str = "",
+                 record=None):
+        super().__init__(message)
+        self.store, self.direction, self.role, self.codec, self.record = store, direction, role, codec, record
+
+    @property
+    def exclusion(self) -> tuple:
+        return (self.store, self.direction, self.role, self.codec)
+
+    def apply(self, options) -> bool:
+        if self.exclusion in options.codec_exclusions:
+            return False
+        options.codec_exclusions.add(self.exclusion)
+        return True
+
+    def note(self) -> str:
+        verb = "read" if self.direction == "read" else "stored"
+        return (f"{self.store}: a {self.role} that {self.codec} cannot hold came after the first records; "
+                f"converting again with {self.role}s not {verb} as {self.codec}")
+
+
+class RepeatedKey(Restart):
+    """A key repeats in an output that is dict-shaped while keys are unique (JSON): the next
+    attempt writes every record as pairs (``Options.keep_pairs``)."""
+
+    def __init__(self, message: str, *, store: str = "", key=None):
+        super().__init__(message)
+        self.store, self.key = store, key
+
+    def apply(self, options) -> bool:
+        if options.keep_pairs:
+            return False
+        options.keep_pairs = True
+        return True
+
+    def note(self) -> str:
+        return (f"{self.store}: key {self.key!r} occurs more than once; converting again to keep every record, "
+                f"as a list of [key, value] pairs")
+
+
+def restart_in(exc: BaseException):
+    """The Restart that ``exc`` is, or that it was raised from (a writer may wrap it)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Restart):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

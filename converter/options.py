@@ -30,6 +30,11 @@ class Options:
     extra: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     on_note: Callable[[str], None] | None = None
+    # (store, "read" or "write", "key" or "value", codec name): codecs that an earlier attempt
+    # chose automatically and a later record did not fit (see converter/codecs.py)
+    codec_exclusions: set = field(default_factory=set)
+    # an output whose keys repeat keeps every record as pairs (JSON's {"$records": [...]})
+    keep_pairs: bool = False
     # temporary output paths -> the names the user gave, so notes never show a temporary name
     display_names: dict[str, str] = field(default_factory=dict)
 

@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 from .codecs import decode_records, encode_records
 from .detect import detect_input, detect_output
-from .errors import ConverterError, OutputError, UnsupportedValueError
+from .errors import ConverterError, OutputError, RepeatedKey, UnsupportedValueError, restart_in
 from .options import Options
 from .registry import get_registry
 
@@ -60,39 +60,77 @@ def read_records(src, *, from_: str | None = None, options: Options | None = Non
     return iter_source(path, fmt, options, registry)
 
 
-class _Counter:
-    """Counts records, reports progress, and finds repeated keys for sinks that care."""
+MAX_ATTEMPTS = 8  # conversions started again with a choice changed, at most
 
-    def __init__(self, records, track_keys: bool, policy: str, sink_name: str, on_progress):
+
+def with_restarts(attempt, options, restartable: bool, what: str):
+    """Run ``attempt()``; while a choice made from the first records does not fit a later one
+    (``errors.Restart``: a codec, a dict-shaped output), change it and run again from the start.
+
+    ``restartable``: the source can be read again and nothing of the attempt has left the
+    process (a file, not stdin; a scratch directory, not stdout).
+    """
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            return attempt()
+        except ConverterError as exc:
+            restart = restart_in(exc)
+            if restart is None or not restartable or not restart.apply(options):
+                raise
+            options.note(restart.note())
+    raise ConverterError(f"{what}: the choices changed {MAX_ATTEMPTS} times; "
+                         f"pick the codecs with --key-codec/--value-codec")
+
+
+class _Counter:
+    """Counts records, reports progress, and finds repeated keys for outputs that cannot hold them.
+
+    Every source is checked (a format's claim that its keys are unique is not trusted: crafted
+    and merely unusual files repeat keys anyway), through a ``KeySet`` of 64-bit fingerprints,
+    never the keys themselves. ``exact_bytes``: the keys are a key/value store's stored bytes.
+    """
+
+    def __init__(self, records, track_keys: bool, policy: str, sink_name: str, on_progress, options,
+                 dst: str, exact_bytes: bool = False):
         self.records = records
         self.n = 0
-        self.overridden = 0
+        self.overridden = 0  # records whose key came before: "override" (later wins) or kept as pairs
         self.track = track_keys
         self.policy = policy
         self.sink_name = sink_name
-        self.seen: set = set()
         self.on_progress = on_progress
+        self.options = options
+        self.dst = dst
+        self.exact_bytes = exact_bytes
 
     def __iter__(self):
-        on_progress, seen, track = self.on_progress, self.seen, self.track
-        for record in self.records:
+        on_progress, track = self.on_progress, self.track
+        if track:
+            from .keyset import KeySet
+
+            seen = KeySet(exact_bytes=self.exact_bytes)
+        try:
+            for record in self.records:
+                if track and not seen.add(record[0]):
+                    self._repeat(record[0])
+                self.n += 1
+                if on_progress is not None and not self.n % 1000:
+                    on_progress(self.n)
+                yield record
+        finally:
             if track:
-                key = record[0]
-                try:
-                    if key in seen:
-                        if self.policy == "error":
-                            raise UnsupportedValueError(
-                                f"key {key!r} occurs twice, and a {self.sink_name} output cannot hold it twice"
-                            )
-                        self.overridden += 1
-                    else:
-                        seen.add(key)
-                except TypeError:
-                    pass  # unhashable keys cannot repeat in any dict-like source
-            self.n += 1
-            if on_progress is not None and not self.n % 1000:
-                on_progress(self.n)
-            yield record
+                seen.close()
+
+    def _repeat(self, key):
+        if self.policy == "error":
+            raise UnsupportedValueError(
+                f"key {key!r} occurs twice, and a {self.sink_name} output cannot hold it twice")
+        if self.policy == "pairs" and not self.options.keep_pairs:
+            raise RepeatedKey(
+                f"{self.dst}: key {key!r} occurs twice, and a {self.sink_name} object holds a key once; "
+                f"write JSON Lines (.jsonl) from a stream, or give a file that can be read twice",
+                store=self.dst, key=key)
+        self.overridden += 1
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -156,28 +194,38 @@ def convert(
     passthrough = _passthrough(source, sink, options)
     if passthrough and source.kv:
         options.note(f"{src_path}: keys and values copied as stored bytes")
-    records = iter_source(src_path, source, options, registry, decode=not passthrough)
-    track = sink.duplicates != "keep" and not source.unique_keys
-    counter = _Counter(records, track, sink.duplicates, sink.name, on_progress)
-    records = iter(counter)
-    if sink.kv and not passthrough:
-        records = encode_records(records, registry, options, str(dst_path), sink.key_codec, sink.value_codec)
 
+    def attempt():
+        records = iter_source(src_path, source, options, registry, decode=not passthrough)
+        if sink.kv and not passthrough:
+            records = encode_records(records, registry, options, str(dst_path), sink.key_codec, sink.value_codec)
+        # repeats are found where the output would merge keys: its stored bytes for a key/value store
+        counter = _Counter(records, sink.duplicates != "keep", sink.duplicates, sink.name, on_progress, options,
+                           str(dst_path), exact_bytes=sink.kv)
+        records = iter(counter)
+        if dry_run:
+            scratch = Path(tempfile.mkdtemp(prefix="convert-dry-run-"))
+            try:
+                target = scratch / ("out" if to_stdout else dst_path.name)
+                options.display_names[str(target)] = str(dst_path)
+                sink.writer(target, records, options)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+        elif to_stdout:
+            sink.writer(dst_path, records, options)
+            sys.stdout.buffer.flush()
+        else:
+            _write_atomically(sink, dst_path, records, options)
+        return counter
+
+    # stdout cannot take a second attempt back, nor stdin give its records again
+    restartable = str(src_path) != "-" and not to_stdout
+    counter = with_restarts(attempt, options, restartable, f"converting {src_path}")
     if dry_run:
-        scratch = Path(tempfile.mkdtemp(prefix="convert-dry-run-"))
-        try:
-            target = scratch / ("out" if to_stdout else dst_path.name)
-            options.display_names[str(target)] = str(dst_path)
-            sink.writer(target, records, options)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
         outputs = []
-    elif to_stdout:
-        sink.writer(dst_path, records, options)
-        sys.stdout.buffer.flush()
-    else:
-        _write_atomically(sink, dst_path, records, options)
-    if counter.overridden:
+    if counter.overridden and options.keep_pairs and sink.duplicates == "pairs":
+        options.note(f"{counter.overridden} key(s) occurred more than once; every record was kept, as pairs")
+    elif counter.overridden:
         options.note(f"{counter.overridden} key(s) occurred more than once; the later record was kept")
     return Result(
         records=counter.n,

@@ -59,9 +59,12 @@ class Format:
     files(path) -> the files that make up the store at ``path`` (default: just ``path``).
     stream: ``-`` means stdin/stdout for this format.
     duplicates: what a repeated key means in this sink: "override" (later wins, counted),
-        "error" (the format cannot hold it), or "keep" (a stream of records).
-    unique_keys: this source never yields a key twice (a dict, a table with a primary key), so
-        the core need not remember keys to find repeats; memory then stays flat.
+        "error" (the format cannot hold it), "keep" (a stream of records), or "pairs" (dict-shaped
+        while keys are unique; when one repeats, the core converts again with
+        ``options.keep_pairs`` set and the writer keeps every record as pairs).
+    unique_keys: this source should never yield a key twice (a dict, a table with a primary
+        key). Informative only: the core checks every key that reaches an output that cannot
+        hold a repeat, whatever the source claims (converter/keyset.py).
     priority: breaks ties when several sniffs match; more specific formats use a higher one.
     describe(path, options) -> dict of extra facts for ``convert identify`` (optional).
 
@@ -133,6 +136,8 @@ class Codec:
     ``UnsupportedValueError`` for a value it cannot hold). ``sniff(data)`` says whether stored
     bytes look like this codec (used to auto-detect, in ``order``); ``accepts(value)`` says
     whether a value can be stored with it (used to pick a codec for writing, in ``order``).
+    ``sniff_share``: the share of the first records whose bytes ``sniff`` must accept (1.0: all
+    of them) for the codec to be detected; one that decodes any bytes may ask for less.
     """
 
     name: str
@@ -142,11 +147,12 @@ class Codec:
     sniff: Callable[[bytes], bool] | None = None
     accepts: Callable[[Any], bool] | None = None
     order: int = 50
+    sniff_share: float = 1.0
     plugin: str = ""
 
 
 _REQUIRED = {"name": str}
-_DUPLICATE_POLICIES = {"override", "error", "keep"}
+_DUPLICATE_POLICIES = {"override", "error", "keep", "pairs"}
 
 
 class Registry:

@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Iterator
 
 from .errors import ConverterError
 from .options import Options
-from .pipeline import read_records
+from .pipeline import read_records, with_restarts
 
 BATCH = 1000  # records canonicalised per call
 BUCKETS = 256  # by the first byte of the key digest
@@ -161,14 +161,22 @@ def _as_dict(pairs: bytes) -> dict[bytes, bytes]:
                     [pairs[i + 16:i + _PAIR] for i in range(0, len(pairs), _PAIR)]))
 
 
-def _fill(path, fmt, options, registry, buckets: _Buckets, progress) -> int:
-    n = 0
-    for _, kd, vd in digested(read_records(path, from_=fmt, options=options, registry=registry)):
-        buckets.add(kd, vd)
-        n += 1
-        if progress is not None and not n % BATCH:
-            progress(n)
-    return n
+def _fill(path, fmt, options, registry, scratch: Path, side: str, progress) -> tuple[int, _Buckets]:
+    """Digest every record of one store (again from the start if an automatic codec did not fit)."""
+    attempts = []
+
+    def attempt():
+        buckets = _Buckets(scratch, f"{side}{len(attempts)}-")
+        attempts.append(buckets)
+        n = 0
+        for _, kd, vd in digested(read_records(path, from_=fmt, options=options, registry=registry)):
+            buckets.add(kd, vd)
+            n += 1
+            if progress is not None and not n % BATCH:
+                progress(n)
+        return n, buckets
+
+    return with_restarts(attempt, options, str(path) != "-", f"reading {path}")
 
 
 def compare(a, b, *, format_a=None, format_b=None, options: Options | None = None, registry=None,
@@ -180,11 +188,11 @@ def compare(a, b, *, format_a=None, format_b=None, options: Options | None = Non
     options = options or Options()
     with tempfile.TemporaryDirectory(prefix="convert-verify-") as tmp:
         scratch = Path(tmp)
-        ba, bb = _Buckets(scratch, "a"), _Buckets(scratch, "b")
         pa = (lambda n: on_progress("a", n)) if on_progress else None
         pb = (lambda n: on_progress("b", n)) if on_progress else None
-        result = Comparison(a_records=_fill(Path(a), format_a, options, registry, ba, pa))
-        result.b_records = _fill(Path(b), format_b, options, registry, bb, pb)
+        n_a, ba = _fill(Path(a), format_a, options, registry, scratch, "a", pa)
+        n_b, bb = _fill(Path(b), format_b, options, registry, scratch, "b", pb)
+        result = Comparison(a_records=n_a, b_records=n_b)
         only_a, only_b, differ = [], [], []
         for i in range(BUCKETS):
             da, db = _as_dict(ba.bucket(i)), _as_dict(bb.bucket(i))

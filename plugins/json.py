@@ -17,6 +17,7 @@ from converter.errors import FormatError, UnsupportedValueError
 from converter.fileio import open_input, open_output
 
 _BOM = b"\xef\xbb\xbf"
+RECORDS_TAG = "$records"  # the document form that keeps repeated keys: {"$records": [[k, v], ...]}
 SAMPLE = 1000
 
 
@@ -71,6 +72,14 @@ def _read_json(path, options):
             return
         second = next(members, None)
         key, value = first
+        if second is None and key == RECORDS_TAG:
+            # {"$records": [[key, value], ...]}: records whose keys may repeat, in order
+            if not isinstance(value, list) or not all(isinstance(p, list) and len(p) == 2 for p in value):
+                raise FormatError(f"{path}: {RECORDS_TAG} must hold a list of [key, value] pairs")
+            name = str(path)
+            for k, v in value:
+                yield decode_parsed(k, name=name), decode_parsed(v, name=name)
+            return
         if second is None and isinstance(key, str) and key.startswith(TAG_PREFIX):
             # The whole document is one tagged value, e.g. {"$dict": [[1, "a"], ...]}
             whole = decode({key: value}, name=str(path))
@@ -140,7 +149,12 @@ def _write_json(path, records, options):
             return
         keys = [k for k, _ in sample]
         arraylike = all(_is_index(k, i) for i, k in enumerate(keys))
-        if all(isinstance(k, str) for k in keys) or (plain and not arraylike):
+        if options.keep_pairs:
+            # a key repeats (the core found it and converts again): every record as a pair,
+            # read back as records with the same multiplicity
+            mode = "pairs"
+            out.write(b'{"' + RECORDS_TAG.encode() + b'": [\n')
+        elif all(isinstance(k, str) for k in keys) or (plain and not arraylike):
             mode = "object"
             if len(sample) == 1 and isinstance(keys[0], str) and keys[0].startswith(TAG_PREFIX) and not plain:
                 # one member named like a tag would read back as a tag: write it escaped
@@ -306,7 +320,7 @@ def register_formats(register):
         reader=_read_json,
         writer=_write_json,
         stream=True,
-        duplicates="error",
+        duplicates="pairs",
     ))
     register(Format(
         name="jsonl",

@@ -1,6 +1,9 @@
 """Every pair of the everyday formats carries the tricky-value corpus losslessly, or refuses loudly."""
 
 import itertools
+import os
+import subprocess
+import sys
 import pickle
 
 import pytest
@@ -31,13 +34,23 @@ def test_text_values_are_stored_as_utf8_and_read_back_as_text(tmp_path, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["dbm.dumb", "dbm.sqlite3"])
-def test_a_later_value_the_chosen_codec_cannot_hold_is_refused(tmp_path, fmt):
-    # the codec is chosen from the first records (all text); a dict after them must not be
-    # stored as something else silently
+def test_a_later_value_the_first_codec_cannot_hold_restarts_with_one_that_fits_all(tmp_path, fmt):
+    # the first records (all text) choose utf8; the dict after them must neither stop the
+    # conversion nor be stored as something else: the conversion is redone with pickle
     data = {f"k{i}": f"v{i}" for i in range(150)}
     data["late"] = {"not": "text"}
-    with pytest.raises(UnsupportedValueError, match="late.*--value-codec"):
-        roundtrip(tmp_path, data, [fmt])
+    assert_same(roundtrip(tmp_path, data, [fmt]), data)
+
+
+def test_a_later_value_that_does_not_fit_from_stdin_is_refused_naming_it(tmp_path):
+    data = {f"k{i}": f"v{i}" for i in range(150)}
+    data["late"] = {"not": "text"}
+    r = subprocess.run([sys.executable, "-m", "converter", "-", str(tmp_path / "out"), "--from", "pickle",
+                        "--to", "dbm.dumb"], input=pickle.dumps(data), capture_output=True,
+                       env={**os.environ, "CONVERTER_LOAD_PLUGINS": ""})
+    assert r.returncode == 1, r.stderr
+    assert b"'late'" in r.stderr and b"--value-codec" in r.stderr and b"Traceback" not in r.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_json_object_refuses_a_late_non_string_key(tmp_path):

@@ -1,0 +1,101 @@
+"""The keys a conversion has seen, as 64-bit fingerprints: how the core finds repeated keys.
+
+Every record that reaches an output that cannot hold a key twice passes through one
+``KeySet``, whatever its source claims about uniqueness. Two keys are the same key when the
+output would merge them:
+
+- after a codec, in a key/value store, the stored bytes (exact);
+- otherwise Python's equality, as a dict (pickle, the JSON readers, SQLite's key column) would
+  apply it: ``1``, ``1.0`` and ``True`` are one key; and, unlike Python, every NaN is the
+  same key (their written forms are identical).
+
+A fingerprint is ``hash()`` of the key's text or bytes with a type prefix: SipHash with this
+process's random key, so crafted keys cannot make the set slow (Python's int hashes are not
+randomised: 120,000 ints with one hash take minutes in a plain set). Two different keys share a
+fingerprint with probability 2**-64 per pair; the effect is a repeat counted that was not one,
+never a record dropped (the outputs' own rules decide what is kept).
+
+Memory: a set of fingerprints, about 60 bytes per key, up to ``MEMORY_KEYS`` keys (about
+120 MB); past that they move to a SQLite table in a temporary directory (about 20 bytes per key
+on disk, some microseconds per key), so memory stays bounded for any number of keys.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import tempfile
+
+MEMORY_KEYS = 2_000_000
+
+
+def fingerprint(key) -> int:
+    """The 64-bit fingerprint of ``key`` under the rule above."""
+    t = type(key)
+    if t is str:
+        return hash(key)
+    if t is bytes:
+        return hash(b"b" + key)
+    if t is bool or t is int:
+        key = int(key)
+        return hash(b"i" + key.to_bytes((key.bit_length() + 8) // 8, "little", signed=True))
+    if t is float:
+        if math.isnan(key):
+            return hash(b"nan")
+        if key.is_integer():
+            return fingerprint(int(key))
+        return hash(b"f" + struct.pack("<d", key))
+    if key is None:
+        return hash(b"None")
+    from .verify import canonical
+
+    return hash(b"c" + canonical(key).encode("utf-8", "surrogatepass"))
+
+
+def bytes_fingerprint(key) -> int:
+    return hash(b"b" + bytes(key))
+
+
+class KeySet:
+    """``add(key)`` is True for a key not seen before, False for a repeat."""
+
+    def __init__(self, *, exact_bytes: bool = False, memory_keys: int | None = None):
+        self.fingerprint = bytes_fingerprint if exact_bytes else fingerprint
+        self.memory: set[int] | None = set()
+        self.memory_keys = memory_keys or MEMORY_KEYS
+        self._db = None
+        self._tmp = None
+
+    def add(self, key) -> bool:
+        h = hash(key) if type(key) is str and self.fingerprint is fingerprint else self.fingerprint(key)
+        memory = self.memory
+        if memory is None:
+            return self._db.execute("INSERT OR IGNORE INTO k VALUES (?)", (h,)).rowcount == 1
+        if h in memory:
+            return False
+        memory.add(h)
+        if len(memory) >= self.memory_keys:
+            self._spill()
+        return True
+
+    def _spill(self) -> None:
+        import sqlite3
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="convert-keys-")
+        self._db = sqlite3.connect(os.path.join(self._tmp.name, "keys.db"), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE k (h INTEGER PRIMARY KEY)")
+        self._db.execute("BEGIN")  # one transaction for the whole run: the table is scratch
+        self._db.executemany("INSERT INTO k VALUES (?)", ((h,) for h in sorted(self.memory)))
+        self.memory = None
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        self.memory = set()
