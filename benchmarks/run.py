@@ -40,6 +40,8 @@ Workloads (the issue's list):
 6. ``convert verify A B`` (the gdbm file against the tool's SQLite copy of it) against converting
    A to B, with the memory per record from the smallest to the largest size; and
    ``convert A B --verify`` against ``convert A B``.
+7. A gdbm file of text values with one binary value at the end to JSON, by default (every
+   record must fit the codecs chosen) against the same with ``--value-codec raw`` forced.
 
 The last lines are one verdict per target the issues set: PASS or FAIL, the measured figure
 and the target (``targets()``); the memory of every streaming workload is "flat" when its peak
@@ -73,7 +75,7 @@ DEBIAN_PY = Path("/usr/bin/python3")
 TIME = Path("/usr/bin/time")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "converter-bench"
 PEER_VENV = CACHE / "peer-venv"
-DATA_VERSION = "2"  # bump when the generated data changes
+DATA_VERSION = "3"  # bump when the generated data changes
 WARMUP = 2000  # records of the untimed warm-up run
 
 # -- data ------------------------------------------------------------------------------------
@@ -136,6 +138,14 @@ with open(os.path.join(d, "people.kv"), "rb") as f:
         b.put(key, value)
 g.close()
 b.close()
+# the same text values, and one binary value at the end (issue 8: codecs fit every record)
+m = dbm.gnu.open(os.path.join(d, "people-mixed.gdbm"), "nf")
+with open(os.path.join(d, "people.kv"), "rb") as f:
+    for line in f:
+        key, _, value = line.rstrip(b"\n").partition(b"\t")
+        m[key] = value
+m[b"zz-binary"] = bytes(range(256))
+m.close()
 """
 
 
@@ -342,6 +352,10 @@ def workloads(peer: Path | None) -> list[Workload]:
         Workload("dumb-sqlite3", "5b. dbm.dumb -> dbm.sqlite3",
                  [conv, "{d}/people-dumb", "{o}/out.sqlite3", "--to", "dbm.sqlite3", "-q"],
                  [py, "-c", DUMB_SQLITE3, "{d}/people-dumb", "{o}/out.sqlite3"], "dbm.dumb + sqlite3 executemany"),
+        Workload("mixed-json", "7. gdbm, text values and one binary, -> JSON: default vs --value-codec raw",
+                 [conv, "{d}/people-mixed.gdbm", "{o}/out.json", "-q"],
+                 [conv, "{d}/people-mixed.gdbm", "{o}/out.json", "-q", "--value-codec", "raw"],
+                 "the same, --value-codec raw", target=1.3, target_note="<= 1.3x", needs=("people-mixed.gdbm",)),
         Workload("verify", "6a. verify A B (gdbm vs its SQLite copy) vs converting A to B",
                  [conv, "verify", "{d}/people.gdbm", "{d}/people-gdbm.sqlite"],
                  [conv, "{d}/people.gdbm", "{o}/out.sqlite", "-q"], "convert A B",
