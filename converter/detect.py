@@ -50,8 +50,22 @@ def sniff(path: Path, registry, head: bytes | None = None) -> list[tuple]:
             reason = None
         if reason:
             found.append((fmt, reason))
-    found.sort(key=lambda fr: -fr[0].priority)
+    # The named file's own content wins over companion files: a.json beside a planted
+    # a.json.db is JSON, whatever the Berkeley DB next to it says.
+    own = str(path) != "-" and bool(head)
+    found.sort(key=lambda fr: (not (own and _names_itself(fr[0], path)), -fr[0].priority))
     return found
+
+
+def _names_itself(fmt, path: Path) -> bool:
+    """Whether ``path`` is one of the files of the store ``fmt`` finds there."""
+    try:
+        parts = fmt.parts(path)
+        return any(p == path or (p.exists() and p.samefile(path)) for p in parts)
+    except (OSError, ValueError):
+        return False
+    except Exception:  # a plugin's files() must not break detection
+        return False
 
 
 def detect_input(path: Path, registry, explicit: str | None = None):
@@ -70,10 +84,48 @@ def detect_input(path: Path, registry, explicit: str | None = None):
     if not head and path.is_file():
         raise DetectionError(f"{path}: empty file, and its extension names no format; give one with --from")
     checked = ", ".join(f.name for f in registry if f.sniff and f.reader)
+    hint = looks_like(head)
     raise DetectionError(
-        f"{path}: cannot tell the format: content matches none of [{checked}] and the extension is not known; "
-        f"give one with --from"
+        f"{path}: cannot tell the format: {hint + ', ' if hint else ''}content matches none of [{checked}] "
+        f"and the extension is not known; give one with --from"
     )
+
+
+# What a file is when it is none of the formats: enough to say it in words.
+_MAGIC = (
+    (b"SQLite format 3\x00", "a SQLite database"),
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"BZh", "bzip2-compressed data"),
+    (b"\xfd7zXZ\x00", "xz-compressed data"),
+    (b"(\xb5/\xfd", "zstd-compressed data"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\x7fELF", "an ELF executable"),
+    (b"\xa1\x02\x8b\x0dskiplist file", "a Cyrus skiplist database"),
+    (b"\xff\xfe", "UTF-16 text"),
+    (b"\xfe\xff", "UTF-16 text"),
+)
+_MARSHAL_TYPES = frozenset(b"0NFTSE.ifgyxcsuatZz()[]{}<>rA")
+
+
+def looks_like(head: bytes) -> str:
+    """'it looks like a zip archive' for a file that is none of the formats, or '' if unknown."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return f"it looks like {what}"
+    if len(head) >= 2 and head[0] & 0x7F in b"{[()" and head[1] & 0x7F in _MARSHAL_TYPES and head[1] > 0x7F:
+        return "it looks like Python marshal data"
+    if head[:1] == b"\x80" and 1 <= head[1:2][0] <= 5 if len(head) > 1 else False:
+        return "it looks like a pickle"
+    if not head:
+        return ""
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut at the end of the window
+            return "it is binary data"
+    return "it is text"
 
 
 def detect_output(path: Path, registry, explicit: str | None = None):

@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 from .codecs import decode_records, encode_records
 from .detect import detect_input, detect_output
-from .errors import ConverterError, OutputError, RepeatedKey, UnsupportedValueError, restart_in
+from .errors import ConverterError, FormatError, OutputError, RepeatedKey, UnsupportedValueError, restart_in
 from .options import Options
 from .registry import get_registry
 
@@ -133,6 +133,52 @@ class _Counter:
         self.overridden += 1
 
 
+def _stats(parts: list[Path]) -> list:
+    out = []
+    for p in parts:
+        try:
+            st = os.stat(p)
+        except OSError:
+            out.append(None)
+        else:
+            out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _named_only(exc: FormatError, path: Path, fmt, reason: str, produced: list) -> FormatError:
+    """A source that gave no record and was taken for ``fmt`` only by its name: say so, and what it is."""
+    if produced[0] or not reason.startswith("extension") or str(path) == "-":
+        return exc
+    from .detect import looks_like, read_head
+
+    try:
+        hint = looks_like(read_head(path))
+    except ConverterError:
+        hint = ""
+    text = str(exc)
+    prefix = f"{path}: "
+    detail = text[len(prefix):] if text.startswith(prefix) else text
+    return FormatError(f"{path}: not {fmt.name}{' (' + hint + ')' if hint else ''}; only its name says "
+                       f"{fmt.name}: {detail}")
+
+
+def _unchanged(records, parts: list[Path], before: list, produced: list):
+    """The records, then a check that no file of the source changed while it was read.
+
+    A store that a program writes while it is converted can give records from several states
+    (or none it ever held), so a change of size, modification time or inode is an error, raised
+    before the writer finishes: nothing is written.
+    """
+    for record in records:
+        produced[0] += 1
+        yield record
+    after = _stats(parts)
+    for p, b, a in zip(parts, before, after):
+        if a != b:
+            raise FormatError(f"{p}: changed while it was read (another program wrote it); nothing was written; "
+                              f"convert it again when nothing writes it")
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
@@ -165,7 +211,7 @@ def convert(
             setattr(options, k, v)
     started = time.perf_counter()
     src_path, dst_path = _as_path(src), _as_path(dst)
-    source, _ = detect_input(src_path, registry, from_)
+    source, source_reason = detect_input(src_path, registry, from_)
     sink, _ = detect_output(dst_path, registry, to)
     if source.reader is None:
         raise ConverterError(f"{src_path}: format {source.name} cannot be read")
@@ -195,8 +241,14 @@ def convert(
     if passthrough and source.kv:
         options.note(f"{src_path}: keys and values copied as stored bytes")
 
+    produced = [0]  # records the source gave before an error
+
     def attempt():
-        records = iter_source(src_path, source, options, registry, decode=not passthrough)
+        produced[0] = 0
+        parts = source.parts(src_path) if str(src_path) != "-" else []
+        before = _stats(parts)
+        records = _unchanged(iter_source(src_path, source, options, registry, decode=not passthrough), parts, before,
+                             produced)
         if sink.kv and not passthrough:
             records = encode_records(records, registry, options, str(dst_path), sink.key_codec, sink.value_codec)
         # repeats are found where the output would merge keys: its stored bytes for a key/value store
@@ -220,7 +272,10 @@ def convert(
 
     # stdout cannot take a second attempt back, nor stdin give its records again
     restartable = str(src_path) != "-" and not to_stdout
-    counter = with_restarts(attempt, options, restartable, f"converting {src_path}")
+    try:
+        counter = with_restarts(attempt, options, restartable, f"converting {src_path}")
+    except FormatError as exc:
+        raise _named_only(exc, src_path, source, source_reason, produced) from exc
     if dry_run:
         outputs = []
     if counter.overridden and options.keep_pairs and sink.duplicates == "pairs":

@@ -128,15 +128,16 @@ def _write_dumb(path, records, options):
 def ro_connection(path: Path):
     """A read-only connection that cannot create -wal/-shm files beside the input.
 
-    ``immutable=1`` skips the WAL, so a database with a non-empty -wal file is first copied
-    (with its WAL) to a temporary directory and read there.
+    A database in rollback-journal mode (the default) is read with SQLite's locks, inside one
+    read transaction held for the whole conversion: every query sees the same committed
+    state, and a concurrent writer cannot commit until we are done (a read-only reader creates
+    no file). A writer that is committing, or one that crashed and left a hot journal to roll
+    back (which a read-only reader cannot do), is a FormatError.
 
-    ``immutable=1`` also ignores a rollback journal: while another program writes in
-    rollback-journal mode, pages it has already written would be read half-changed. So with
-    a non-empty -journal file the database is read with SQLite's locks, inside one read
-    transaction: the last committed state, which the writer cannot change while we read. A
-    writer that is committing, or one that crashed and left a hot journal to roll back
-    (which a read-only reader cannot do), is a FormatError.
+    A WAL-mode database would need -wal/-shm files to be read with locks, so it is read with
+    ``immutable=1``; one with a non-empty -wal file is first copied (with its WAL) to a
+    temporary directory and read there. (The core also refuses any input whose size or
+    modification time changed while it was read.)
     """
     import sqlite3
     wal = Path(f"{path}-wal")
@@ -148,15 +149,19 @@ def ro_connection(path: Path):
             shutil.copy2(path, tmp / "db")
             shutil.copy2(wal, tmp / "db-wal")
             con = sqlite3.connect(f"file:{_quote_uri(tmp / 'db')}?mode=ro", uri=True)
-        elif journal.exists() and journal.stat().st_size:
-            con = sqlite3.connect(f"file:{_quote_uri(path)}?mode=ro", uri=True, timeout=2)
+        elif not _wal_mode(path) or (journal.exists() and journal.stat().st_size):
+            con = sqlite3.connect(f"file:{_quote_uri(path)}?mode=ro", uri=True, timeout=2,
+                                  isolation_level=None)
             try:
                 con.execute("BEGIN")
                 con.execute("SELECT count(*) FROM sqlite_master").fetchone()  # takes the shared lock
             except sqlite3.DatabaseError as exc:
                 con.close()
+                if not journal.exists() and "locked" not in str(exc) and "busy" not in str(exc):
+                    raise FormatError(f"{path}: not a readable SQLite database: {exc}") from None
                 raise FormatError(
-                    f"{path}: another program is writing it, or crashed while writing ({journal.name} exists), "
+                    f"{path}: another program is writing it"
+                    f"{f', or crashed while writing ({journal.name} exists)' if journal.exists() else ''}, "
                     f"and SQLite cannot give a consistent state ({exc}); let the writer finish, or open the "
                     f"database once with sqlite3 to recover it, then convert again") from None
         else:
@@ -168,6 +173,16 @@ def ro_connection(path: Path):
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _wal_mode(path: Path) -> bool:
+    """The database header says WAL (file format read/write versions 2 at offsets 18 and 19)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return False
+    return head[18:20] == b"\x02\x02"
 
 
 def _quote_uri(path: Path) -> str:

@@ -39,19 +39,30 @@ def _first_line_value(head: bytes):
     return rest
 
 
+_OBJECT_NEXT = frozenset(b'"}')
+_ARRAY_NEXT = frozenset(b'[]{"-0123456789tfnNI')
+
+
 def _sniff_json(head, path):
     body = _strip(head)
-    if body[:1] == b"{":
+    after = body[1:].lstrip(b" \t\r\n")[:1]
+    if body[:1] == b"{" and (not after or after[0] in _OBJECT_NEXT):
         return "JSON object"
-    if body[:1] == b"[":
+    if body[:1] == b"[" and (not after or after[0] in _ARRAY_NEXT):
         return "JSON array"
     return None
+
+
+_JSONL_EXTENSIONS = (".jsonl", ".ndjson")
 
 
 def _sniff_jsonl(head, path):
     body = _strip(head)
     if body[:1] not in (b"{", b"["):
         return None
+    if b"\n" not in body and len(head) >= 4096 and str(path).lower().endswith(_JSONL_EXTENSIONS):
+        # the first line is longer than the sniff window: the extension decides
+        return "JSON Lines (named so; its first line is longer than the part read to detect it)"
     rest = _first_line_value(body)
     if rest is None:
         return None
