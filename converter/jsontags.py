@@ -1195,7 +1195,10 @@ def _deque_children(payload):
     _need_keys(payload, ("items", "maxlen"))
     maxlen = payload["maxlen"]
     _need(maxlen is None or (type(maxlen) is int and maxlen >= 0), "maxlen must be null or an int >= 0")
-    return _need_list(payload["items"])
+    items = _need_list(payload["items"])
+    # a deque never holds more than maxlen items: a longer list would lose its first ones
+    _need(maxlen is None or len(items) <= maxlen, f"{len(items)} items but maxlen {maxlen}")
+    return items
 
 
 def _escape_children(payload):

@@ -91,3 +91,12 @@ def test_sqlite_table_refuses_a_value_that_does_not_fit_its_column(tmp_path):
     with pytest.raises(UnsupportedValueError, match="'pay'.*float.*INTEGER"):
         convert(src, tmp_path / "out.sqlite")
     assert list(tmp_path.iterdir()) == [src]
+
+
+def test_a_forged_deque_longer_than_its_maxlen_is_refused_not_cut(tmp_path):
+    """Values never change on the way: a tag payload that breaks its documented shape is an error."""
+    (tmp_path / "d.json").write_text('{"q": {"$deque": {"items": [1, 2, 3], "maxlen": 2}}}')
+    r = subprocess.run([sys.executable, "-m", "converter", str(tmp_path / "d.json"), str(tmp_path / "out.pkl")],
+                       capture_output=True, text=True, env={**os.environ, "CONVERTER_LOAD_PLUGINS": ""})
+    assert r.returncode == 1 and "maxlen" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out.pkl").exists()
