@@ -97,6 +97,25 @@ class RepeatedKey(Restart):
                 f"as a list of [key, value] pairs")
 
 
+class ShapeMismatch(Restart):
+    """A key after the first records does not fit the document shape they chose (a JSON object
+    needs str keys, an array 0, 1, 2...): the next attempt writes every record as pairs."""
+
+    def __init__(self, message: str, *, store: str = "", key=None):
+        super().__init__(message)
+        self.store, self.key = store, key
+
+    def apply(self, options) -> bool:
+        if options.keep_pairs:
+            return False
+        options.keep_pairs = True
+        return True
+
+    def note(self) -> str:
+        return (f"{self.store}: key {self.key!r} came after the first records and does not fit their shape; "
+                f"converting again as a list of [key, value] pairs, which holds any key")
+
+
 def restart_in(exc: BaseException):
     """The Restart that ``exc`` is, or that it was raised from (a writer may wrap it)."""
     seen = set()

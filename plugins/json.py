@@ -13,7 +13,7 @@ import json
 from collections import Counter
 
 from converter import Format, hookimpl
-from converter.errors import FormatError, UnsupportedValueError
+from converter.errors import FormatError, ShapeMismatch, UnsupportedValueError
 from converter.fileio import open_input, open_output
 
 _BOM = b"\xef\xbb\xbf"
@@ -267,19 +267,18 @@ def _json_lines_one_by_one(lines, records, index, mode, plain, encode, changes, 
         if mode == "object":
             if not isinstance(key, str):
                 if not plain:
-                    raise UnsupportedValueError(
+                    raise ShapeMismatch(
                         f"{path}: record key {key!r} is {type(key).__name__} but the keys before it were "
-                        f"strings; a JSON object holds only string keys (use jsonl, which holds any key)"
-                    )
+                        f"strings; a JSON object holds only string keys (use jsonl, which holds any key)",
+                        store=str(path), key=key)
                 changes["non-str key"] += 1
                 key = str(key)
             line = _quote(key) + ": " + (_plain_text(value) or encode(value))
         elif mode == "array":
             if not _is_index(key, index):
-                raise UnsupportedValueError(
+                raise ShapeMismatch(
                     f"{path}: record key {key!r} does not continue the array keys 0..{index - 1}; "
-                    f"use jsonl, which holds any key"
-                )
+                    f"use jsonl, which holds any key", store=str(path), key=key)
             line = _plain_text(value) or encode(value)
         else:
             line = "[" + encode(key) + ", " + encode(value) + "]"
