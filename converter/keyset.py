@@ -15,9 +15,10 @@ randomised: 120,000 ints with one hash take minutes in a plain set). Two differe
 fingerprint with probability 2**-64 per pair; the effect is a repeat counted that was not one,
 never a record dropped (the outputs' own rules decide what is kept).
 
-Memory: a set of fingerprints, about 60 bytes per key, up to ``MEMORY_KEYS`` keys (about
-120 MB); past that they move to a SQLite table in a temporary directory (about 20 bytes per key
-on disk, some microseconds per key), so memory stays bounded for any number of keys.
+Memory: a set of fingerprints, about 60 bytes per key (not the keys: 60 MB for a million keys
+whatever their size), up to ``MEMORY_KEYS`` keys; past that they move to a SQLite table in a
+temporary directory (about 20 bytes per key on disk, slower: some microseconds per key), so
+memory stays bounded for any number of keys.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ import struct
 import tempfile
 
 MEMORY_KEYS = 2_000_000
+_I64 = 2**63
+_TAGGED_I64 = struct.Struct("<Bq").pack
+_STR = {str}
 
 
 def fingerprint(key) -> int:
@@ -38,8 +42,10 @@ def fingerprint(key) -> int:
     if t is bytes:
         return hash(b"b" + key)
     if t is bool or t is int:
+        if -_I64 <= key < _I64:
+            return hash(_TAGGED_I64(105, key))  # b"i" + 8 bytes
         key = int(key)
-        return hash(b"i" + key.to_bytes((key.bit_length() + 8) // 8, "little", signed=True))
+        return hash(b"I" + key.to_bytes((key.bit_length() + 8) // 8, "little", signed=True))
     if t is float:
         if math.isnan(key):
             return hash(b"nan")
@@ -58,7 +64,12 @@ def bytes_fingerprint(key) -> int:
 
 
 class KeySet:
-    """``add(key)`` is True for a key not seen before, False for a repeat."""
+    """``add_batch(keys)``: which of these keys came before (in this batch or an earlier one).
+
+    Batches are checked with set operations in C (no Python-level work per key unless the
+    batch holds a repeat, which is rare); past ``memory_keys`` keys the fingerprints live in a
+    SQLite table and each batch costs two statements.
+    """
 
     def __init__(self, *, exact_bytes: bool = False, memory_keys: int | None = None):
         self.fingerprint = bytes_fingerprint if exact_bytes else fingerprint
@@ -67,17 +78,50 @@ class KeySet:
         self._db = None
         self._tmp = None
 
-    def add(self, key) -> bool:
-        h = hash(key) if type(key) is str and self.fingerprint is fingerprint else self.fingerprint(key)
+    def _fingerprints(self, keys: list) -> list[int]:
+        if self.fingerprint is fingerprint and set(map(type, keys)) == _STR:
+            return list(map(hash, keys))
+        return list(map(self.fingerprint, keys))
+
+    def add_batch(self, keys: list) -> list[int]:
+        """Add ``keys``; return the positions (in ``keys``) of those that repeat an earlier key."""
+        fps = self._fingerprints(keys)
+        batch = set(fps)
         memory = self.memory
-        if memory is None:
-            return self._db.execute("INSERT OR IGNORE INTO k VALUES (?)", (h,)).rowcount == 1
-        if h in memory:
-            return False
-        memory.add(h)
-        if len(memory) >= self.memory_keys:
-            self._spill()
-        return True
+        if memory is not None:
+            if len(batch) == len(fps) and memory.isdisjoint(batch):
+                memory |= batch
+                if len(memory) > self.memory_keys:
+                    self._spill()
+                return []
+            repeats = []
+            for i, h in enumerate(fps):
+                if h in memory:
+                    repeats.append(i)
+                else:
+                    memory.add(h)
+            if len(memory) > self.memory_keys:
+                self._spill()
+            return repeats
+        present = set()
+        values = list(batch)
+        for start in range(0, len(values), 500):
+            chunk = values[start:start + 500]
+            present.update(h for (h,) in self._db.execute(
+                f"SELECT h FROM k WHERE h IN ({','.join('?' * len(chunk))})", chunk))
+        self._db.executemany("INSERT OR IGNORE INTO k VALUES (?)", ((h,) for h in values))
+        if len(batch) == len(fps) and not present:
+            return []
+        repeats, seen = [], set()
+        for i, h in enumerate(fps):
+            if h in present or h in seen:
+                repeats.append(i)
+            seen.add(h)
+        return repeats
+
+    def add(self, key) -> bool:
+        """Add one key: True if it is new."""
+        return not self.add_batch([key])
 
     def _spill(self) -> None:
         import sqlite3

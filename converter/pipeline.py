@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -103,20 +104,28 @@ class _Counter:
         self.dst = dst
         self.exact_bytes = exact_bytes
 
+    BATCH = 1000  # records whose keys are checked together
+
     def __iter__(self):
-        on_progress, track = self.on_progress, self.track
+        on_progress, track, batch_size = self.on_progress, self.track, self.BATCH
         if track:
             from .keyset import KeySet
 
             seen = KeySet(exact_bytes=self.exact_bytes)
+        records = iter(self.records)
         try:
-            for record in self.records:
-                if track and not seen.add(record[0]):
-                    self._repeat(record[0])
-                self.n += 1
-                if on_progress is not None and not self.n % 1000:
+            while True:
+                batch = list(islice(records, batch_size))
+                if not batch:
+                    return
+                if track:
+                    for i in seen.add_batch([r[0] for r in batch]):
+                        self._repeat(batch[i][0])
+                before = self.n
+                self.n += len(batch)
+                if on_progress is not None and self.n // 1000 != before // 1000:
                     on_progress(self.n)
-                yield record
+                yield from batch
         finally:
             if track:
                 seen.close()

@@ -90,20 +90,24 @@ def test_sigkill_at_random_moments(tmp_path, inputs, fmt):
     src = inputs[n]
     before = _digest(src)
     rng = random.Random(f"crash-{fmt}")
-    # one uninterrupted run: how long a conversion takes, and that it is valid
-    out_dir = tmp_path / "calibrate"
-    out_dir.mkdir()
-    started = time.monotonic()
-    proc = _start(src, out_dir / "out", fmt)
-    assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
-    took = time.monotonic() - started
-    assert _check_after(out_dir, out_dir / "out", fmt, n, temp_allowed=False) == "complete"
+    # uninterrupted runs: how long a conversion takes (the faster of two: a busy machine can
+    # slow one down, and kills timed from it would all land after the end), and that it is valid
+    took = None
+    for attempt in range(2):
+        out_dir = tmp_path / f"calibrate{attempt}"
+        out_dir.mkdir()
+        started = time.monotonic()
+        proc = _start(src, out_dir / "out", fmt)
+        assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
+        elapsed = time.monotonic() - started
+        took = elapsed if took is None else min(took, elapsed)
+        assert _check_after(out_dir, out_dir / "out", fmt, n, temp_allowed=False) == "complete"
     outcomes = []
     for i in range(KILLS):
         out_dir = tmp_path / f"kill{i}"
         out_dir.mkdir()
         out = out_dir / "out"
-        delay = rng.uniform(0.25, 1.1) * took  # mostly while it writes; sometimes after it is done
+        delay = rng.uniform(0.15, 1.1) * took  # mostly while it writes; sometimes after it is done
         proc = _start(src, out, fmt)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
