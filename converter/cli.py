@@ -105,6 +105,27 @@ def _fail(exc: BaseException, debug: bool, code: int = 1):
     raise typer.Exit(code)
 
 
+def _policy_exit(exc: BaseException):
+    from .errorpolicy import BROKEN_PIPE, answer
+
+    message, code = answer(exc)
+    if code == BROKEN_PIPE:
+        _quiet_stdout()
+    elif message:
+        err.print(f"convert: error: {message}", markup=False)
+    raise typer.Exit(code) from None
+
+
+def _quiet_stdout():
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def _run(fn, debug: bool):
     try:
         return fn()
@@ -119,6 +140,10 @@ def _run(fn, debug: bool):
         raise typer.Exit(130) from None
     except (typer.Exit, typer.Abort, SystemExit):
         raise
+    except (OSError, MemoryError) as exc:  # the system said no: the policy words it
+        if debug:
+            raise
+        _policy_exit(exc)
     except Exception as exc:  # a bug, or a plugin's: short message, traceback behind --debug
         if debug:
             raise
@@ -362,4 +387,10 @@ class _RateColumn:
 
 
 def main():
-    app(prog_name="convert")
+    try:
+        app(prog_name="convert")
+    except BrokenPipeError:  # printing a listing into `| head`
+        from .errorpolicy import BROKEN_PIPE
+
+        _quiet_stdout()
+        sys.exit(BROKEN_PIPE)

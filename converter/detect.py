@@ -81,6 +81,8 @@ def detect_input(path: Path, registry, explicit: str | None = None):
         return by_ext[0], f"extension {by_ext[1]}"
     if not path.exists() and str(path) != "-" and not any(path.parent.glob(path.name + ".*")):
         raise DetectionError(f"{path}: no such file")
+    if path.is_dir():
+        raise DetectionError(f"{path}: is a directory; give a file (a multi-file store by one of its files)")
     if not head and path.is_file():
         raise DetectionError(f"{path}: empty file, and its extension names no format; give one with --from")
     checked = ", ".join(f.name for f in registry if f.sniff and f.reader)
