@@ -79,11 +79,26 @@ class _DefaultToConvert(TyperGroup):
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            _no_such_command(args)
             args = ["convert", *args]
         return super().parse_args(ctx, args)
 
     def list_commands(self, ctx):
         return list(SUBCOMMANDS)
+
+
+def _no_such_command(args):
+    """``convert fromats``: a word that is no file and looks like a subcommand is a typo, not an input."""
+    word = args[0]
+    if word.startswith("-") or os.path.lexists(word) or any(c in word for c in "./\\"):
+        return
+    import difflib
+
+    close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.7)
+    if close and len(args) <= 2:
+        from typer._click.exceptions import UsageError
+
+        raise UsageError(f"no such command or file {word!r}; did you mean {close[0]!r}?")
 
 
 app = typer.Typer(
@@ -149,6 +164,22 @@ def _run(fn, debug: bool):
             raise
         err.print(f"convert: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", markup=False)
         raise typer.Exit(1) from None
+
+
+def _show_version(value: bool):
+    if value:
+        from . import __version__
+
+        out.print(f"converter-toolkit {__version__}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+):
+    """Convert data between Python's persistence formats."""
 
 
 @app.command("convert", help="Convert IN to OUT (formats detected from content and extension).")

@@ -238,14 +238,16 @@ class Registry:
     def format(self, name: str) -> Format:
         canonical = self._names.get(name.lower())
         if canonical is None:
-            raise UnknownFormatError(f"Unknown format {name!r}. Pick one of {sorted(self.formats)}")
+            raise UnknownFormatError(f"Unknown format {name!r}{_did_you_mean(name, self._names)}. "
+                                     f"Pick one of {sorted(self.formats)}")
         return self.formats[canonical]
 
     def codec(self, name: str) -> Codec:
         try:
             return self.codecs[name]
         except KeyError:
-            raise UnknownFormatError(f"Unknown codec {name!r}. Pick one of {sorted(self.codecs)}") from None
+            raise UnknownFormatError(f"Unknown codec {name!r}{_did_you_mean(name, self.codecs)}. "
+                                     f"Pick one of {sorted(self.codecs)}") from None
 
     def __iter__(self) -> Iterator[Format]:
         return iter(sorted(self.formats.values(), key=lambda f: f.name))
@@ -284,6 +286,13 @@ def _group_declared(group: str = "converter") -> bool:
                 except OSError:
                     continue
     return False
+
+
+def _did_you_mean(name: str, choices) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name.lower(), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def make_plugin_manager(load_entrypoints: bool | None = None) -> pluggy.PluginManager:

@@ -203,3 +203,23 @@ def test_subprocess_error_has_no_traceback(tmp_path):
     assert p.returncode == 1
     assert "bad.json" in p.stderr and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o.pkl").exists()
+
+
+def test_version_and_did_you_mean(tmp_path):
+    """`convert --version`; a mistyped subcommand, format or codec gets a suggestion and exit 2."""
+    env = {**os.environ, "CONVERTER_LOAD_PLUGINS": ""}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "converter", *map(str, args)], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=60)
+
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.startswith("converter-toolkit ")
+    r = cli("fromats")
+    assert r.returncode == 2 and "did you mean 'formats'" in r.stderr
+    (tmp_path / "a.pkl").write_bytes(pickle.dumps({"k": 1}))
+    r = cli("a.pkl", "out.x", "--to", "jsno")
+    assert r.returncode == 2 and "did you mean 'json'" in r.stderr
+    (tmp_path / "fromats").write_bytes(pickle.dumps({"k": 1}))  # a real file of that name is an input
+    r = cli("fromats", "out.json")
+    assert r.returncode == 0, r.stderr
