@@ -26,3 +26,60 @@ def open_output(path: Path):
     else:
         with open(path, "xb") as f:
             yield f
+
+
+READ_WHOLE = 16 * 2**20  # files up to this size are read into memory, bigger ones are mapped
+
+
+class FileBytes:
+    """The bytes of a file that a reader jumps around in (gdbm buckets, Berkeley DB pages).
+
+    A file up to ``READ_WHOLE`` bytes is read into memory once: if another program truncates it
+    afterwards, this copy stays whole (and the core's end-of-read check refuses the changed
+    file). A bigger file is memory-mapped, so memory stays flat; a mapped file that shrinks
+    would kill the process with SIGBUS on the next access past its new end, so readers call
+    ``check()`` before each block they use (a bucket, a page), which turns a shrink seen there
+    into a FormatError. Known limit: a truncation after a check, while the records of that
+    block are read, is still a SIGBUS (closing that window would cost a system call per record).
+    """
+
+    def __init__(self, f, name: str):
+        import mmap
+        import os
+
+        self.name = name
+        self.size = os.fstat(f.fileno()).st_size
+        self._fd = None
+        self.mapped = False
+        if self.size > READ_WHOLE:
+            try:
+                self.data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                self._fd = os.dup(f.fileno())
+                self.mapped = True
+                return
+            except (OSError, ValueError):
+                pass  # not mappable (a special file): read it
+        self.data = f.read()
+        self.size = len(self.data)
+
+    def check(self) -> None:
+        """Raise FormatError if the mapped file is now shorter than when it was opened."""
+        if self._fd is not None:
+            import os
+
+            now = os.fstat(self._fd).st_size
+            if now < self.size:
+                from .errors import FormatError
+
+                raise FormatError(f"{self.name}: changed while it was read (it shrank from {self.size:,} to "
+                                  f"{now:,} bytes); nothing was written; convert it again when nothing writes it")
+
+    def close(self) -> None:
+        data, self.data = self.data, None
+        if self.mapped and data is not None:
+            data.close()
+        if self._fd is not None:
+            import os
+
+            os.close(self._fd)
+            self._fd = None

@@ -1,7 +1,7 @@
 """Berkeley DB: a pure-Python, read-only, streaming reader (hash and btree) and the db_dump text format
 (recognised and registered in bdb.py).
 
-Nothing here links against libdb: the page layout is read with ``mmap`` and ``struct``
+Nothing here links against libdb: the page layout is read with ``struct`` from the file read whole or memory-mapped (``converter.fileio.FileBytes``)
 (facts from Oracle Berkeley DB's ``db_page.h``, ``hash.h`` and ``db_upgrade.h``; see
 /work/shared/FORMATS.md). What is read:
 
@@ -33,12 +33,12 @@ it has been checked against the file size.
 from __future__ import annotations
 
 import io
-import mmap
 import os
 import struct
 from typing import Iterable, Iterator
 
 from converter.errors import FormatError
+from converter.fileio import FileBytes
 from converter.plugins.bdb import (  # magic numbers, page types, meta-page layouts
     BTM_COMPRESS,
     BTM_DUP,
@@ -109,11 +109,14 @@ class BerkeleyDB:
         self.name = name if name is not None else str(self.path)
         self._mm = None
         self._len = None
+        self._bytes = None
         with open(self.path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size == 0:
                 raise FormatError(f"{self.name}: empty file, not a Berkeley DB database")
-            self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            self._bytes = FileBytes(fh, self.name)  # read whole, or mapped with a shrink check per page
+            self._mm = self._bytes.data
+            self._check = self._bytes.check if self._bytes.mapped else None
         try:
             self._open(size, database)
         except BaseException:
@@ -250,6 +253,8 @@ class BerkeleyDB:
             raise self._err(f"{what}: page {pgno} is outside the file ({self.npages} pages "
                             f"of {self.page_size} bytes); the file is truncated or damaged")
         ps = self.page_size
+        if self._check is not None:
+            self._check()
         return self._mm[pgno * ps:(pgno + 1) * ps]
 
     def _index(self, page: bytes, pgno: int, n: int, pairs: bool):
@@ -695,9 +700,10 @@ class BerkeleyDB:
         }
 
     def close(self) -> None:
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
+        self._mm = None
+        if self._bytes is not None:
+            self._bytes.close()
+            self._bytes = None
 
     def __enter__(self):
         return self

@@ -5,7 +5,7 @@ gdbm files at all, and the C library only opens files of its own byte order and
 offset size.  This module reads every variant read-only and streaming:
 
 * ``GdbmFile`` walks header -> hash directory -> buckets -> bucket elements over
-  an mmap of the file.  The layout facts come from GNU gdbm's ``gdbmdefs.h`` /
+  the file read whole or memory-mapped (``converter.fileio.FileBytes``).  The layout facts come from GNU gdbm's ``gdbmdefs.h`` /
   ``gdbmopen.c`` (see /work/shared/FORMATS.md); no code was copied.
 * ``read_dump`` reads gdbm's ASCII dump (``gdbm_dump``'s default) and the binary
   "flat file" dump (``gdbm_dump -H binary``); ``write_ascii_dump`` and
@@ -21,11 +21,11 @@ from __future__ import annotations  # 'str | None' annotations on Python 3.10
 
 import base64
 import binascii
-import mmap
 import os
 import struct
 
 from converter.errors import FormatError, UnsupportedValueError
+from converter.fileio import FileBytes
 from converter.plugins.gdbm import (  # the header layouts and magic numbers
     GDBM_MAGICS,
     _BIN_PREAMBLE,
@@ -75,17 +75,16 @@ class GdbmFile:
         self.name = name if name is not None else str(self.path)
         self._count = None
         self._buf = None
+        self._bytes = None
         with open(self.path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size == 0:
                 raise FormatError(f"{self.name}: offset 0: empty file, not a gdbm database")
             _shared_lock(f, self.name)
-            try:
-                # the mapping keeps a duplicate of the descriptor, so the lock lasts until close()
-                self._buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            except (OSError, ValueError):
-                # not mappable (e.g. a special file): read it; bounds checks still apply
-                self._buf = f.read()
+            # read whole, or mapped with a shrink check per bucket; a mapping keeps a duplicate
+            # of the descriptor, so the lock lasts until close()
+            self._bytes = FileBytes(f, self.name)
+            self._buf = self._bytes.data
         self._file_size = len(self._buf)
         try:
             self._parse_header()
@@ -201,7 +200,10 @@ class GdbmFile:
         slots = self._slots
         lo = self.block_size
         dir_bits = self.dir_bits
+        check = self._bytes.check if self._bytes.mapped else None
         for off, bits, count, first in self._buckets:
+            if check is not None:
+                check()
             vals = slots(buf, off)
             # every hash in this bucket starts with the bucket's bit prefix
             shift = _HASH_BITS - bits
@@ -284,9 +286,10 @@ class GdbmFile:
 
     def close(self) -> None:
         """Release the mapping.  Records already returned stay valid (they are copies)."""
-        buf, self._buf = self._buf, None
-        if isinstance(buf, mmap.mmap):
-            buf.close()
+        self._buf = None
+        if self._bytes is not None:
+            self._bytes.close()
+            self._bytes = None
 
     def __enter__(self):
         return self

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ENV = {**os.environ, "CONVERTER_LOAD_PLUGINS": ""}
 
 
@@ -79,3 +81,51 @@ def test_a_sqlite_source_is_one_committed_state_while_a_writer_commits(tmp_path)
     assert proc.returncode == 0, err
     states = {json.loads(line)["value"]["state"] for line in (tmp_path / "out.jsonl").read_text().splitlines()}
     assert len(states) == 1, f"rows from {len(states)} committed states"
+
+
+DEBIAN_PY = "/usr/bin/python3"
+MAKE_GDBM = r"""
+import dbm.gnu, sys
+db = dbm.gnu.open(sys.argv[1], "n")
+for i in range(int(sys.argv[2])):
+    db[b"key%d" % i] = b"value %d " % i + b"x" * 40
+db.close()
+"""
+
+
+def _has_gnu():
+    return Path(DEBIAN_PY).exists() and subprocess.run([DEBIAN_PY, "-c", "import dbm.gnu"],
+                                                       capture_output=True).returncode == 0
+
+
+
+@pytest.mark.skipif(not _has_gnu(), reason="needs Debian's python3-gdbm")
+def test_a_gdbm_file_truncated_while_it_is_read_is_an_error_not_a_crash(tmp_path):
+    src = tmp_path / "store.gdbm"
+    subprocess.run([DEBIAN_PY, "-c", MAKE_GDBM, str(src), "100000"], check=True)
+    (tmp_path / "out").mkdir()
+    proc = start_convert(src, tmp_path / "out" / "out.jsonl")
+    time.sleep(0.3)
+    os.truncate(src, src.stat().st_size // 2)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, (proc.returncode, err)  # never -7 (SIGBUS)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert str(src) in err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_mapped_file_that_shrinks_is_seen_at_the_next_check(tmp_path, monkeypatch):
+    import converter.fileio as fileio
+    from converter.errors import FormatError
+
+    monkeypatch.setattr(fileio, "READ_WHOLE", 0)  # map even a small file
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"x" * 100_000)
+    with open(path, "rb") as f:
+        fb = fileio.FileBytes(f, str(path))
+    assert fb.mapped
+    fb.check()
+    os.truncate(path, 10)
+    with pytest.raises(FormatError, match="shrank from 100,000 to 10 bytes"):
+        fb.check()
+    fb.close()
