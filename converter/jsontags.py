@@ -872,6 +872,10 @@ def encode(value, *, name: str = ""):
         elif kind is complex:
             slots[slot] = _tag("complex", [_encode_float(v.real), _encode_float(v.imag)])
         elif kind is collections.OrderedDict:
+            if v.__dict__:  # attributes set by a pickle's BUILD: the tag holds items only
+                raise UnsupportedValueError(
+                    f"{_where(name)}an OrderedDict with instance attributes ({', '.join(map(str, v.__dict__))}) "
+                    f"cannot be written as JSON without losing them; write pickle, or a dbm/shelve output")
             walk.enter(v, lambda r: _tag("ordereddict", _build_pairs(r)), slots, slot, _pairs(v))
         elif kind is collections.defaultdict:
             factory = v.default_factory

@@ -101,3 +101,21 @@ def test_a_forged_deque_longer_than_its_maxlen_is_refused_not_cut(tmp_path):
                        capture_output=True, text=True, env={**os.environ, "CONVERTER_LOAD_PLUGINS": ""})
     assert r.returncode == 1 and "maxlen" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "out.pkl").exists()
+
+
+def test_an_ordereddict_with_attributes_is_refused_by_json_not_dropped(tmp_path):
+    """A pickle's BUILD can give an OrderedDict instance attributes, which JSON tags cannot hold."""
+    py = "/root/.pyenv/versions/3.13.0/bin/python"
+    src = tmp_path / "od.pkl"
+    maker = ("import collections, pickle, sys\nod = collections.OrderedDict(a=1)\nod.note = 'kept?'\n"
+             "open(sys.argv[1], 'wb').write(pickle.dumps({'rec': od}, protocol=2))")
+    subprocess.run([py if os.path.exists(py) else sys.executable, "-c", maker, str(src)], check=True)
+    env = {**os.environ, "CONVERTER_LOAD_PLUGINS": ""}
+    r = subprocess.run([sys.executable, "-m", "converter", str(src), str(tmp_path / "out.json")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and "instance attributes (note)" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out.json").exists()
+    r = subprocess.run([sys.executable, "-m", "converter", str(src), str(tmp_path / "out.pkl")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr  # pickle holds them
+    assert pickle.loads((tmp_path / "out.pkl").read_bytes())["rec"].__dict__ == {"note": "kept?"}
