@@ -32,6 +32,7 @@ MEMORY_KEYS = 2_000_000
 _I64 = 2**63
 _TAGGED_I64 = struct.Struct("<Bq").pack
 _STR = {str}
+_BYTES = {bytes}
 
 
 def fingerprint(key) -> int:
@@ -60,7 +61,7 @@ def fingerprint(key) -> int:
 
 
 def bytes_fingerprint(key) -> int:
-    return hash(b"b" + bytes(key))
+    return hash(bytes(key))  # a store's keys are all bytes: no type prefix needed
 
 
 class KeySet:
@@ -79,7 +80,8 @@ class KeySet:
         self._tmp = None
 
     def _fingerprints(self, keys: list) -> list[int]:
-        if self.fingerprint is fingerprint and set(map(type, keys)) == _STR:
+        # one type throughout (all str, or all bytes in a store): its own keyed hash, in C
+        if set(map(type, keys)) == (_BYTES if self.fingerprint is bytes_fingerprint else _STR):
             return list(map(hash, keys))
         return list(map(self.fingerprint, keys))
 
