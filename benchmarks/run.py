@@ -44,7 +44,9 @@ Workloads (the issue's list):
    record must fit the codecs chosen) against the same with ``--value-codec raw`` forced.
 
 The last lines are one verdict per target the issues set: PASS or FAIL, the measured figure
-and the target (``targets()``); the memory of every streaming workload is "flat" when its peak
+and the target (``targets()``). Time targets are judged on the wall time of the whole
+process, what a user waits for (sqlite-utils, for one, spends much of its time waiting on the
+disk); the CPU-time ratio is printed beside it, steadier when the machine is shared. the memory of every streaming workload is "flat" when its peak
 anonymous RSS at the largest size is at most 1.25x + 8 MB of that at the smallest.
 
 ``--quick`` is ``--size 20000 --size 100000 --reps 1`` (start-up still 10 times): every target
@@ -58,6 +60,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -470,7 +473,10 @@ def main(argv=None) -> int:
                     "a check in under 3 minutes")
     ap.add_argument("--only", action="append", help="run only these workloads (by name, repeatable)")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
+    ap.add_argument("--from-log", type=Path, help="print the table and verdicts of an earlier run from what it printed")
     args = ap.parse_args(argv)
+    if args.from_log:
+        return from_log(args.from_log, args.only)
     sizes = args.size or ([20_000, 100_000] if args.quick else [100_000, 300_000, 1_000_000])
     reps = 1 if args.quick else args.reps
     if not TIME.exists():
@@ -522,6 +528,32 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps({f"{k[0]}@{k[1]}": {"tool": [vars(r) for r in v.tool],
                                                            "base": [vars(r) for r in v.base]}
                                          for k, v in results.items()}, indent=1))
+    return 0
+
+
+_LOG_LINE = re.compile(r"^\s*(?P<n>[\d,]+|example) (?P<name>\S+)\s+(?P<who>tool|base) rep \d+:\s+(?P<wall>[\d.]+) s "
+                       r"\(cpu\s+(?P<cpu>[\d.]+) s\).*peak RSS\s+(?P<rss>[\d.]+) MB, anon\s+(?P<anon>[\d.]+) MB")
+
+
+def from_log(path: Path, only=None) -> int:
+    """The table and verdicts of a run, rebuilt from the per-run lines it printed."""
+    results: dict = {}
+    for line in path.read_text().splitlines():
+        m = _LOG_LINE.match(line)
+        if not m:
+            continue
+        n = 0 if m["n"] == "example" else int(m["n"].replace(",", ""))
+        run = Run(float(m["wall"]), float(m["rss"]), float(m["anon"]), "", float(m["cpu"]))
+        getattr(results.setdefault((m["name"], n), Stats()), m["who"]).append(run)
+    sizes = sorted({n for _, n in results if n})
+    names = {name for name, _ in results}
+    ws = [w for w in workloads(peer_sqlite_utils()) if w.name in names and (not only or w.name in only)]
+    print(render(results, ws, sizes))
+    print()
+    verdicts = targets(results, ws, sizes)
+    for line in verdicts:
+        print(line)
+    print(f"\n{sum(v.startswith('PASS') for v in verdicts)} of {len(verdicts)} targets met")
     return 0
 
 
@@ -583,8 +615,9 @@ def targets(results: dict, ws: list, sizes: list) -> list[str]:
                 continue
             where = f"{w.title} at {n:,} records" if n else w.title
             ratio = _median(s.tool, "wall") / _median(s.base, "wall")
-            if w.target is not None:
-                verdict(ratio <= w.target, where, f"time {ratio:.2f}x", f"<= {w.target}x")
+            cpu_ratio = _median(s.tool, "cpu") / _median(s.base, "cpu") if _median(s.base, "cpu") else ratio
+            if w.target is not None:  # what users wait for: wall time (sqlite-utils waits on the disk)
+                verdict(ratio <= w.target, where, f"time {ratio:.2f}x (CPU {cpu_ratio:.2f}x)", f"<= {w.target}x")
             if w.cpu_target is not None:
                 cpu = _median(s.tool, "cpu") / _median(s.base, "cpu")
                 verdict(cpu <= w.cpu_target, where, f"CPU {cpu:.2f}x ({_median(s.tool, 'cpu') * 1000:.0f} ms vs "
