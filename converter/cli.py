@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -68,7 +69,20 @@ class _Console:
 err = _Console(stderr=True)
 out = _Console(stderr=False)
 
-SUBCOMMANDS = ("convert", "verify", "identify", "formats")
+_show_warning_default = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A plugin left out is one line on stderr, not a Python warning with a source location."""
+    if category.__name__ == "PluginWarning":
+        err.print(f"convert: warning: {message}", markup=False)
+    else:
+        _show_warning_default(message, category, filename, lineno, file, line)
+
+
+warnings.showwarning = _show_warning
+
+SUBCOMMANDS = ("convert", "verify", "identify", "formats", "plugins")
 
 
 class _DefaultToConvert(TyperGroup):
@@ -401,6 +415,30 @@ def formats_cmd(
     out.print()
     for r in rows:
         out.print(f"  {r['name']}: {r['description']}", markup=False)
+
+
+@app.command("plugins", help="List every plugin: distribution, version, entry point, formats, codecs, status.")
+def plugins_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+):
+    from .registry import get_registry
+
+    registry = _run(get_registry, debug)
+    rows = [info.as_dict() for info in sorted(registry.plugins.values(), key=lambda i: (not i.builtin, i.name))]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    for r in rows:
+        who = "built-in" if r["builtin"] else f"{r['distribution'] or '?'} {r['version']}".strip()
+        line = f"{r['name']}  [{who}]  {r['status']}"
+        if r["formats"]:
+            line += f"  formats: {', '.join(r['formats'])}"
+        if r["codecs"]:
+            line += f"  codecs: {', '.join(r['codecs'])}"
+        if r["error"]:
+            line += f"  ({r['error']})"
+        out.print(line, markup=False)
 
 
 class _RateColumn:

@@ -36,10 +36,15 @@ def _first(records: Iterable) -> tuple[list, Iterator]:
 
 
 def _candidates(registry, options, name, direction, role):
+    """The codecs an automatic choice tries, in order: the built-in ones only. A plugin's codec
+    is used when asked for by name (--key-codec/--value-codec, or a format's key_codec/
+    value_codec), so no plugin can become every store's codec by accepting everything."""
+    from .registry import BUILTIN_PLUGINS
+
     excluded = options.codec_exclusions
     descending = direction == "write"
     for codec in sorted(registry.codecs.values(), key=lambda c: -c.order if descending else c.order):
-        if (name, direction, role, codec.name) not in excluded:
+        if codec.plugin in BUILTIN_PLUGINS and (name, direction, role, codec.name) not in excluded:
             yield codec
 
 

@@ -27,11 +27,14 @@ def read_head(path: Path) -> bytes:
 
 
 def _by_extension(path: Path, registry):
+    """The format whose extension ends the name: the longest, and on a tie a built-in format
+    (a plugin takes over a built-in's extension only by replacing the format)."""
     name = path.name.lower()
     best = None
     for fmt in registry:
         for ext in fmt.extensions:
-            if name.endswith(ext.lower()) and (best is None or len(ext) > len(best[1])):
+            if name.endswith(ext.lower()) and (
+                    best is None or (len(ext), fmt.builtin) > (len(best[1]), best[0].builtin)):
                 best = (fmt, ext)
     return best
 
@@ -53,7 +56,9 @@ def sniff(path: Path, registry, head: bytes | None = None) -> list[tuple]:
     # The named file's own content wins over companion files: a.json beside a planted
     # a.json.db is JSON, whatever the Berkeley DB next to it says.
     own = str(path) != "-" and bool(head)
-    found.sort(key=lambda fr: (not (own and _names_itself(fr[0], path)), -fr[0].priority))
+    # Then built-in formats before plugins' (a plugin's sniff cannot claim a built-in's files by
+    # a high priority), then priority.
+    found.sort(key=lambda fr: (not (own and _names_itself(fr[0], path)), not fr[0].builtin, -fr[0].priority))
     return found
 
 

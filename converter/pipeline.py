@@ -44,7 +44,7 @@ def _passthrough(source, sink, options) -> bool:
 
 
 def iter_source(path, fmt, options, registry, decode=True) -> Iterator[tuple]:
-    records = fmt.reader(path, options)
+    records = fmt.reader(path, options) if fmt.builtin else _plugin_records(path, fmt, options)
     if fmt.kv and decode:
         records = decode_records(records, registry, options, str(path), fmt.key_codec, fmt.value_codec)
     return iter(records)
@@ -81,6 +81,27 @@ def with_restarts(attempt, options, restartable: bool, what: str):
             options.note(restart.note())
     raise ConverterError(f"{what}: the choices changed {MAX_ATTEMPTS} times; "
                          f"pick the codecs with --key-codec/--value-codec")
+
+
+def _plugin_records(path, fmt, options):
+    """A plugin reader's records, held to the contract where they leave the plugin: each a
+    (key, value) pair, and any exception but a ConverterError reported as the plugin's."""
+    from .errors import PluginError
+
+    who = f"plugin {fmt.plugin!r}" + (f" ({fmt.distribution})" if fmt.distribution else "")
+    try:
+        for record in fmt.reader(path, options):
+            if type(record) is not tuple or len(record) != 2:
+                if isinstance(record, list) and len(record) == 2:
+                    record = tuple(record)
+                else:
+                    raise PluginError(f"{path}: the {fmt.name} reader of {who} yielded {type(record).__name__} "
+                                      f"{str(record)[:60]!r}, not a (key, value) pair")
+            yield record
+    except (ConverterError, KeyboardInterrupt, GeneratorExit):
+        raise
+    except Exception as exc:
+        raise PluginError(f"{path}: the {fmt.name} reader of {who} failed: {type(exc).__name__}: {exc}") from exc
 
 
 class _Counter:
@@ -181,6 +202,7 @@ def _unchanged(records, parts: list[Path], before: list, produced: list):
     for record in records:
         produced[0] += 1
         yield record
+    produced[1] = True
     after = _stats(parts)
     for p, b, a in zip(parts, before, after):
         if a != b:
@@ -250,10 +272,10 @@ def convert(
     if passthrough and source.kv:
         options.note(f"{src_path}: keys and values copied as stored bytes")
 
-    produced = [0]  # records the source gave before an error
+    produced = [0, False]  # records the source gave (before an error), and whether it gave them all
 
     def attempt():
-        produced[0] = 0
+        produced[0], produced[1] = 0, False
         parts = source.parts(src_path) if str(src_path) != "-" else []
         before = _stats(parts)
         records = _unchanged(iter_source(src_path, source, options, registry, decode=not passthrough), parts, before,
@@ -264,19 +286,27 @@ def convert(
         counter = _Counter(records, sink.duplicates != "keep", sink.duplicates, sink.name, on_progress, options,
                            str(dst_path), exact_bytes=sink.kv)
         records = iter(counter)
+        def consumed():  # the writer's side of the contract: every record taken
+            if not produced[1]:
+                who = "" if sink.builtin else f" of plugin {sink.plugin!r} ({sink.distribution or '?'})"
+                raise ConverterError(f"{dst_path}: the {sink.name} writer{who} returned before taking every "
+                                     f"record ({counter.n} taken); nothing was written")
+
         if dry_run:
             scratch = Path(tempfile.mkdtemp(prefix="convert-dry-run-"))
             try:
                 target = scratch / ("out" if to_stdout else dst_path.name)
                 options.display_names[str(target)] = str(dst_path)
                 sink.writer(target, records, options)
+                consumed()
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
         elif to_stdout:
             sink.writer(dst_path, records, options)
             sys.stdout.buffer.flush()
+            consumed()
         else:
-            _write_atomically(sink, dst_path, records, options)
+            _write_atomically(sink, dst_path, records, options, before_commit=consumed)
         return counter
 
     # stdout cannot take a second attempt back, nor stdin give its records again
@@ -328,7 +358,7 @@ def _remove_stale_scratch(dst: Path) -> None:
             pass  # alive but not ours to signal
 
 
-def _write_atomically(sink, dst: Path, records, options) -> None:
+def _write_atomically(sink, dst: Path, records, options, before_commit=None) -> None:
     """Write into a fresh directory beside ``dst`` and rename every file into place at the end.
 
     Anything that goes wrong (an error, Ctrl-C) removes the temporary directory, so no
@@ -339,6 +369,8 @@ def _write_atomically(sink, dst: Path, records, options) -> None:
     options.display_names[str(tmpdir / dst.name)] = str(dst)
     try:
         sink.writer(tmpdir / dst.name, records, options)
+        if before_commit is not None:
+            before_commit()
         made = sorted(tmpdir.iterdir())
         if not made:
             raise ConverterError(f"{dst}: the {sink.name} writer produced no file")

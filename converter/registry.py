@@ -1,4 +1,4 @@
-"""The plugin manager and the format/codec registry.
+"""Format and Codec declarations, and the registry of what the loaded plugins registered.
 
 Built-in formats live in ``converter.plugins.*`` and register through the same hooks as
 third-party plugins, which are found through the ``converter`` entry-point group::
@@ -6,26 +6,27 @@ third-party plugins, which are found through the ``converter`` entry-point group
     [project.entry-points.converter]
     toml = "converter_toml"
 
-Environment: ``CONVERTER_LOAD_PLUGINS`` unset loads every installed plugin; set to a
-comma-separated list of entry-point names it loads only those; set to the empty string it
-loads none (the test suite does this). Built-in formats are always loaded.
+Loading (each plugin on its own, failures as warnings, CONVERTER_LOAD_PLUGINS /
+CONVERTER_DISABLE_PLUGINS / CONVERTER_PLUGINS_STRICT) is ``converter.plugin_manager``'s job;
+this module holds the declarations and the registry built from the loaded plugins.
 
 Name clashes: a format name or alias may be claimed once. A plugin that means to replace an
 existing format says so with ``Format(..., replaces=True)`` and must be registered after it
-(third-party plugins always are); any other clash is a ``PluginError`` naming both plugins.
+(third-party plugins always are); any other clash leaves the plugin out (``PluginError`` in
+strict mode). Built-in formats win extension and detection ties, and automatic codec choice
+uses built-in codecs only (``converter.detect``, ``converter.codecs``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import pluggy
 
-from . import hookspecs
 from .errors import PluginError, UnknownFormatError
 
 hookimpl = pluggy.HookimplMarker("converter")
@@ -94,6 +95,10 @@ class Format:
     plugin: str = ""
     distribution: str = ""
 
+    @property
+    def builtin(self) -> bool:
+        return self.plugin in BUILTIN_PLUGINS
+
     def parts(self, path: Path) -> list[Path]:
         return list(self.files(path)) if self.files else [path]
 
@@ -158,30 +163,58 @@ _DUPLICATE_POLICIES = {"override", "error", "keep", "pairs"}
 class Registry:
     """Every format and codec that the loaded plugins registered."""
 
-    def __init__(self, pm: pluggy.PluginManager):
+    def __init__(self, pm: pluggy.PluginManager, plugins: dict | None = None):
+        from .plugin_manager import PluginInfo
+
         self.pm = pm
         self.formats: dict[str, Format] = {}
         self.codecs: dict[str, Codec] = {}
         self._names: dict[str, str] = {}  # name or alias (lower case) -> canonical name
-        dists = {id(plugin): dist.project_name for plugin, dist in pm.list_plugin_distinfo()}
-        for impl in pm.hook.register_formats.get_hookimpls():
-            self._call(impl, "register_formats", self._add_format, dists)
-        for impl in pm.hook.register_codecs.get_hookimpls():
-            self._call(impl, "register_codecs", self._add_codec, dists)
+        # name -> plugin_manager.PluginInfo
+        self.plugins: dict = dict(plugins or getattr(pm, "converter_plugins", None) or {})
+        for name, plugin in pm.list_name_plugin():
+            if name not in self.plugins:  # registered directly (tests, hosts): described as it is
+                self.plugins[name] = PluginInfo(name=name, builtin=name in BUILTIN_PLUGINS,
+                                                distribution="converter-toolkit" if name in BUILTIN_PLUGINS else "",
+                                                entry_point=getattr(plugin, "__name__", type(plugin).__name__))
+        # built-ins first, so that a plugin's clash with one is the plugin's failure
+        impls = {}
+        for hook in ("register_formats", "register_codecs"):
+            for impl in getattr(pm.hook, hook).get_hookimpls():
+                impls.setdefault(impl.plugin_name, []).append((hook, impl))
+        order = sorted(impls, key=lambda n: (n not in BUILTIN_PLUGINS, n))
+        for name in order:
+            self._load(self.plugins[name], impls[name])
 
-    def _call(self, impl, hook, add, dists):
-        name = impl.plugin_name
-        dist = dists.get(id(impl.plugin), "converter-toolkit" if name in BUILTIN_PLUGINS else "")
+    def _load(self, info, impls) -> None:
+        """Call one plugin's hooks and add what it registered, all of it or (on a failure) none."""
+        from .plugin_manager import fail
 
-        def register(item):
-            add(item, name, dist)
-
+        staged: list = []
+        hook = "its registration"
         try:
-            impl.function(*[register for _ in impl.argnames])
-        except PluginError:
-            raise
+            for hook, impl in impls:
+                impl.function(*[staged.append for _ in impl.argnames])
+            hook = "its registration"
+            names, codecs = dict(self._names), dict(self.codecs)
+            formats = dict(self.formats)
+            try:
+                for item in staged:
+                    if isinstance(item, Codec):
+                        self._add_codec(item, info.name, info.distribution)
+                    else:
+                        self._add_format(item, info.name, info.distribution)
+            except BaseException:
+                self._names, self.codecs, self.formats = names, codecs, formats
+                raise
         except Exception as exc:
-            raise PluginError(f'plugin "{name}" failed in {hook}: {type(exc).__name__}: {exc}') from exc
+            if info.builtin:
+                raise
+            what = str(exc) if isinstance(exc, PluginError) else f"failed in {hook}: {type(exc).__name__}: {exc}"
+            fail(info, what)
+            return
+        info.formats = [x.name for x in staged if isinstance(x, Format)]
+        info.codecs = [x.name for x in staged if isinstance(x, Codec)]
 
     def _add_format(self, fmt, plugin, dist):
         if not isinstance(fmt, Format):
@@ -296,25 +329,18 @@ def _did_you_mean(name: str, choices) -> str:
 
 
 def make_plugin_manager(load_entrypoints: bool | None = None) -> pluggy.PluginManager:
-    """A plugin manager with the built-ins and (unless turned off) the installed plugins."""
-    import importlib
+    """A plugin manager with the built-ins and (unless turned off) the installed plugins that load."""
+    from .plugin_manager import make
 
-    pm = pluggy.PluginManager("converter")
-    pm.add_hookspecs(hookspecs)
-    for modname in BUILTIN_PLUGINS:
-        pm.register(importlib.import_module(modname), name=modname)
-    wanted = os.environ.get("CONVERTER_LOAD_PLUGINS")
-    if load_entrypoints is None:
-        load_entrypoints = wanted != ""
-    if load_entrypoints and _group_declared():
-        if wanted:
-            for name in (n.strip() for n in wanted.split(",")):
-                if name:
-                    pm.load_setuptools_entrypoints("converter", name=name)
-        else:
-            pm.load_setuptools_entrypoints("converter")
-    pm.check_pending()
-    return pm
+    return make(BUILTIN_PLUGINS, load_entrypoints)[0]
+
+
+def build_registry(load_entrypoints: bool | None = None) -> Registry:
+    """A registry of the built-ins and the installed plugins, with a PluginInfo for each."""
+    from .plugin_manager import make
+
+    pm, infos = make(BUILTIN_PLUGINS, load_entrypoints)
+    return Registry(pm, infos)
 
 
 _registry: Registry | None = None
@@ -324,7 +350,7 @@ def get_registry() -> Registry:
     """The process-wide registry, built on first use."""
     global _registry
     if _registry is None:
-        _registry = Registry(make_plugin_manager())
+        _registry = build_registry()
     return _registry
 
 

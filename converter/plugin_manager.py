@@ -1,0 +1,164 @@
+"""Loading plugins, designed once: each plugin on its own, so one broken plugin breaks nothing else.
+
+Built-in plugins (``registry.BUILTIN_PLUGINS``) are imported directly. Third-party plugins are
+the ``converter`` entry points of installed distributions. Each is imported, registered with
+pluggy and checked against the hook specs on its own; a plugin that fails to import, misspells
+a hook or one of its arguments, or (later, in ``Registry``) raises in its hook, is left out with
+one ``PluginWarning`` naming the distribution, its version, what failed and how to turn it off.
+``CONVERTER_PLUGINS_STRICT=1`` makes any plugin failure a ``PluginError`` instead, for plugin
+authors' CI.
+
+Environment, by entry-point name or distribution name (comma-separated):
+
+- ``CONVERTER_LOAD_PLUGINS`` unset: every installed plugin; a list: only those; empty: none
+  (the test suite sets it empty).
+- ``CONVERTER_DISABLE_PLUGINS``: never these.
+
+A name in either list that matches no installed plugin is a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+
+GROUP = "converter"
+
+
+class PluginWarning(UserWarning):
+    """A plugin was left out (it failed, or a name to load or disable matched nothing)."""
+
+
+@dataclass
+class PluginInfo:
+    """What ``convert plugins`` shows for one plugin."""
+
+    name: str  # the entry-point name (or the built-in module's name)
+    distribution: str = ""
+    version: str = ""
+    entry_point: str = ""  # "module" or "module:attribute"
+    builtin: bool = False
+    status: str = "loaded"  # loaded, failed, disabled
+    error: str = ""
+    formats: list = field(default_factory=list)
+    codecs: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("name", "distribution", "version", "entry_point", "builtin",
+                                             "status", "error", "formats", "codecs")}
+
+
+def strict() -> bool:
+    return os.environ.get("CONVERTER_PLUGINS_STRICT", "") not in ("", "0")
+
+
+def _names(var: str) -> list[str] | None:
+    value = os.environ.get(var)
+    if value is None:
+        return None
+    return [n.strip() for n in value.split(",") if n.strip()]
+
+
+def fail(info: PluginInfo, what: str) -> None:
+    """Record a plugin failure: a warning (or, strict, an error) naming it and how to turn it off."""
+    what = " ".join(what.split())  # one line (pluggy's messages span several)
+    prefix = f'plugin "{info.name}"'
+    if what.startswith(prefix):  # a registry message that names the plugin already
+        what = what[len(prefix):].lstrip(": ")
+    info.status, info.error = "failed", what
+    label = f"plugin {info.name!r}" + (f" ({info.distribution} {info.version})" if info.distribution else "")
+    off = info.distribution or info.name
+    message = (f"{label} {what}; it is left out (CONVERTER_DISABLE_PLUGINS={off} turns it off, "
+               f"CONVERTER_PLUGINS_STRICT=1 makes this an error)")
+    if strict():
+        raise PluginError(message)
+    warnings.warn(message, PluginWarning, stacklevel=3)
+
+
+def _register(pm: pluggy.PluginManager, plugin, info: PluginInfo) -> bool:
+    try:
+        pm.register(plugin, name=info.name)
+    except Exception as exc:  # pluggy's validation (a hook argument not in the spec), or a clash
+        fail(info, f"cannot be registered: {exc}")
+        return False
+    try:
+        pm.check_pending()  # a hookimpl for a hook that does not exist (a misspelled name)
+    except Exception as exc:
+        pm.unregister(plugin)
+        fail(info, f"implements no such hook: {exc}")
+        return False
+    return True
+
+
+def make(builtins, load_entrypoints: bool | None = None):
+    """A plugin manager with the built-ins and the installed plugins that load, and a PluginInfo
+    per plugin (failed and disabled ones included)."""
+    import importlib
+
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    infos: dict[str, PluginInfo] = {}
+    version = getattr(importlib.import_module("converter"), "__version__", "")
+    for modname in builtins:
+        infos[modname] = PluginInfo(name=modname, distribution="converter-toolkit", version=version, builtin=True,
+                                    entry_point=modname)
+        pm.register(importlib.import_module(modname), name=modname)
+    pm.converter_plugins = infos  # what Registry(pm) describes each plugin with
+    wanted = _names("CONVERTER_LOAD_PLUGINS")
+    if load_entrypoints is None:
+        load_entrypoints = wanted != []
+    elif load_entrypoints and wanted == []:
+        wanted = None  # asked for explicitly: every installed plugin
+    if not load_entrypoints:
+        return pm, infos
+    from .registry import _group_declared
+
+    disabled = _names("CONVERTER_DISABLE_PLUGINS") or []
+    if not _group_declared() and not wanted and not disabled:
+        return pm, infos
+    from importlib.metadata import entry_points
+
+    try:
+        found = list(entry_points(group=GROUP))
+    except TypeError:  # Python 3.9's entry_points() takes no group
+        found = list(entry_points().get(GROUP, []))
+    matched = set()
+    for ep in found:
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.metadata["Name"] if dist is not None else ""
+        version = dist.version if dist is not None else ""
+        info = infos.setdefault(ep.name, PluginInfo(name=ep.name, distribution=dist_name, version=version,
+                                                   entry_point=ep.value))
+        names = {ep.name, dist_name} - {""}
+        if names & set(disabled):
+            matched |= names & set(disabled)
+            info.status = "disabled"
+            continue
+        if wanted is not None:
+            if not names & set(wanted):
+                info.status = "disabled"
+                continue
+            matched |= names & set(wanted)
+        if ep.name in pm.list_name_plugin() and dict(pm.list_name_plugin())[ep.name] is not None:
+            fail(info, f"has the entry-point name of a plugin already loaded ({ep.name!r})")
+            continue
+        try:
+            plugin = ep.load()
+        except BaseException as exc:  # noqa: BLE001 - an import can raise anything, SystemExit too
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            fail(info, f"failed to import: {type(exc).__name__}: {exc}")
+            continue
+        _register(pm, plugin, info)
+    for name in [*(wanted or []), *disabled]:
+        if name not in matched:
+            warnings.warn(f"no installed plugin is called {name!r} (CONVERTER_LOAD_PLUGINS / "
+                          f"CONVERTER_DISABLE_PLUGINS name entry points or distributions)", PluginWarning,
+                          stacklevel=2)
+    return pm, infos
