@@ -9,9 +9,9 @@ The codecs of a conversion fit every record of the store, not just the first one
   mostly-text store with a few binary values needs no flag and writes back byte for byte), else
   ``raw``.
 - Writing: a forced codec, or the codec with the highest ``order`` whose ``accepts`` takes every
-  key (or value) among the first records: plain bytes stay bytes, text is stored as UTF-8,
-  text mixed with bytes that are not UTF-8 as each is (so it reads back as it was), anything
-  else is pickled.
+  key (or value) among the first records: bytes that are not UTF-8 stay bytes, text is stored
+  as UTF-8, text mixed with such bytes as each is, anything else (bytes that look like text
+  included, as they would read back as str) is pickled, so what is written reads back as it was.
 - A later record that does not fit an automatically chosen codec raises ``CodecMismatch``. A
   source that can be read again (any file) is then converted again from the start with that
   codec ruled out, and the choice is named on stderr; output goes to a scratch directory, so
@@ -124,16 +124,31 @@ def encode_records(records, registry, options, name, key_codec=None, value_codec
     first, records = _first(records)
     kc, kwhy = _pick_for_writing(registry, options.key_codec or key_codec, [k for k, _ in first], "key", options, name)
     vc, vwhy = _pick_for_writing(registry, options.value_codec or value_codec, [v for _, v in first], "value", options, name)
+    # ``accepts`` rules an automatic choice; a forced codec is held to what its encode takes
+    k_check = kc.accepts if kwhy != "forced" else None
+    v_check = vc.accepts if vwhy != "forced" else None
     for key, value in records:
-        if kc.accepts is not None and not kc.accepts(key):
+        if k_check is not None and not k_check(key):
             _refuse(name, "key", kc, kwhy, key, f"key {key!r} is {type(key).__name__}", "")
-        if vc.accepts is not None and not vc.accepts(value):
+        if v_check is not None and not v_check(value):
             _refuse(name, "value", vc, vwhy, key, f"the value of record {key!r} is {type(value).__name__}",
                     " (pickle holds any plain data)")
         try:
             yield kc.encode(key, options), vc.encode(value, options)
         except ConverterError as exc:
-            raise type(exc)(f"{name}: record {key!r}: {exc}") from exc
+            hint = ""
+            if isinstance(exc, UnsupportedValueError) and "forced" in (kwhy, vwhy):
+                hint = " (the codec was forced with --key-codec/--value-codec)"
+            raise type(exc)(f"{name}: record {key!r}: {exc}{hint}") from exc
+        except Exception as exc:  # a plugin codec's own failure: name it
+            from .errors import PluginError
+            from .registry import BUILTIN_PLUGINS
+
+            codec = kc if kc.plugin not in BUILTIN_PLUGINS else vc
+            if codec.plugin in BUILTIN_PLUGINS:
+                raise
+            raise PluginError(f"{name}: record {key!r}: codec {codec.name!r} of plugin {codec.plugin!r} failed: "
+                              f"{type(exc).__name__}: {exc}") from exc
 
 
 def _refuse(name, role, codec, why, key, what, hint):

@@ -30,6 +30,11 @@ from .errors import PluginError
 
 GROUP = "converter"
 
+# The plugin API this core provides (docs/plugins.md): the hooks, Format, Codec, the errors and
+# converter.fileio. A plugin module may declare CONVERTER_PLUGIN_API = N; one that needs a
+# newer API than this is left out with a warning instead of failing in some later call.
+PLUGIN_API = 1
+
 
 class PluginWarning(UserWarning):
     """A plugin was left out (it failed, or a name to load or disable matched nothing)."""
@@ -82,6 +87,11 @@ def fail(info: PluginInfo, what: str) -> None:
 
 
 def _register(pm: pluggy.PluginManager, plugin, info: PluginInfo) -> bool:
+    needed = getattr(plugin, "CONVERTER_PLUGIN_API", PLUGIN_API)
+    if not isinstance(needed, int) or needed > PLUGIN_API:
+        fail(info, f"needs plugin API {needed!r}, and this converter-toolkit provides {PLUGIN_API}; "
+                   f"upgrade converter-toolkit")
+        return False
     try:
         pm.register(plugin, name=info.name)
     except Exception as exc:  # pluggy's validation (a hook argument not in the spec), or a clash

@@ -1,10 +1,15 @@
-"""Test helpers for converter and for plugin authors: a corpus of tricky values and one
-round-trip helper that sends it through any chain of formats.
+"""Test helpers for converter and for plugin authors: a corpus of tricky values, a round-trip
+helper that sends it through any chain of formats, and the conformance kit.
+
+    from converter.testing import FormatTests
+
+    class TestMyFormat(FormatTests):      # 14 checks a format plugin must pass
+        format = "myformat"
 
     from converter.testing import TRICKY, assert_same, roundtrip
 
-    def test_my_format(tmp_path):
-        assert_same(roundtrip(tmp_path, TRICKY, ["myformat"]), TRICKY)
+    def test_my_chain(tmp_path):
+        assert_same(roundtrip(tmp_path, TRICKY, ["myformat", "json"]), TRICKY)
 """
 
 from __future__ import annotations
@@ -122,3 +127,350 @@ def roundtrip(tmp_path: Path, data: dict, formats: list[str], registry=None, **o
     convert(previous, final, from_=previous_fmt, to="pickle", options=Options(**option_fields), registry=registry)
     with open(final, "rb") as f:
         return pickle.load(f)
+
+
+# --- the conformance kit -------------------------------------------------------------------
+#
+#     # tests/test_myformat.py of a plugin distribution
+#     from converter.testing import FormatTests
+#
+#     class TestMyFormat(FormatTests):
+#         format = "myformat"
+#
+# pytest collects the inherited checks. Each builds its inputs in pytest's tmp_path, so the class
+# can run twice in one directory, and uses the installed registry (built-ins and plugins alike).
+
+TESTDATA = Path(__file__).parent / "testdata"
+
+# each built-in fixture and the format that owns it
+FIXTURES = {
+    "people.pkl": "pickle", "people.json": "json", "people.jsonl": "jsonl", "people.sqlite": "sqlite",
+    "small.gdbm": "dbm.gnu", "hash.bdb": "berkeleydb", "dbm.sqlite3": "dbm.sqlite3", "dumb.dir": "dbm.dumb",
+}
+
+
+def _refused(exc: BaseException) -> bool:
+    from .errors import UnsupportedValueError
+
+    return isinstance(exc, UnsupportedValueError)
+
+
+class FormatTests:
+    """Checks a format plugin passes: subclass with ``format = "NAME"`` (see above).
+
+    A format may refuse a value it cannot hold (``UnsupportedValueError``); it must never
+    change one silently. Attributes a subclass may set: ``corpus`` (the values tried, default
+    ``TRICKY``), ``registry`` (default: the installed one), ``sample`` (records every format
+    holds, default ``{"a": "text", "b": "more"}``), ``options`` (Options fields for writing,
+    e.g. ``{"layout": "kv"}``), ``overlaps`` (built-in formats whose files this one's sniff may
+    also match by design, as JSON's matches a JSON Lines file: detection ranks them).
+    """
+
+    format: str = ""
+    corpus: dict = TRICKY
+    registry = None
+    sample: dict = {"a": "text", "b": "more"}
+    options: dict = {}
+    overlaps: tuple = ()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _registry(self):
+        return self.registry or get_registry()
+
+    def _fmt(self):
+        assert self.format, f"{type(self).__name__} must set format = 'NAME'"
+        return self._registry().format(self.format)
+
+    def _name(self, tmp_path, stem="out"):
+        fmt = self._fmt()
+        return Path(tmp_path) / (stem + (fmt.extensions[0] if fmt.extensions else _suffix(fmt.name) or ".data"))
+
+    def _write(self, tmp_path, data, stem="out"):
+        """``data`` written in this format (from a pickle, through the real pipeline)."""
+        import pytest
+
+        fmt = self._fmt()
+        if fmt.writer is None:
+            pytest.skip(f"{fmt.name} has no writer")
+        src = Path(tmp_path) / f"source-of-{stem}.pkl"
+        src.write_bytes(pickle.dumps(data, protocol=4))
+        out = self._name(tmp_path, stem)
+        try:
+            convert(src, out, to=fmt.name, registry=self._registry(), force=True, **self.options)
+        except Exception as exc:  # noqa: BLE001
+            from .errors import ConverterError
+
+            if isinstance(exc, ConverterError) and "needs Python's" in str(exc):
+                pytest.skip(str(exc))  # a writer that needs a module this interpreter lacks
+            raise
+        return out
+
+    def _read(self, path) -> list:
+        from .pipeline import read_records
+
+        return list(read_records(path, from_=self._fmt().name, registry=self._registry()))
+
+    # -- the checks ------------------------------------------------------------------------
+
+    def test_is_registered_with_a_reader_or_a_writer(self):
+        fmt = self._fmt()
+        assert fmt.reader is not None or fmt.writer is not None
+
+    def test_each_tricky_value_round_trips_or_is_refused_cleanly(self, tmp_path):
+        fmt = self._fmt()
+        if fmt.reader is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} has no reader")
+        for i, (key, value) in enumerate(self.corpus.items()):
+            where = Path(tmp_path) / f"value{i}"
+            where.mkdir()
+            try:
+                out = self._write(where, {key: value})
+            except Exception as exc:  # noqa: BLE001
+                assert _refused(exc), f"{key!r}: {type(exc).__name__}: {exc} (refuse with UnsupportedValueError)"
+                assert not [p for p in where.iterdir() if p.name.startswith("out")], f"{key!r}: refused but left output"
+                continue
+            got = dict(self._read(out))
+            assert_same(got, {key: value}, f"{self.format}[{key!r}]")
+
+    def test_the_accepted_values_round_trip_together(self, tmp_path):
+        fmt = self._fmt()
+        if fmt.reader is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} has no reader")
+        accepted = {}
+        for i, (key, value) in enumerate(self.corpus.items()):
+            where = Path(tmp_path) / f"probe{i}"
+            where.mkdir()
+            try:
+                self._write(where, {key: value})
+            except Exception:  # noqa: BLE001 - refused: checked by the test above
+                continue
+            accepted[key] = value
+        out = self._write(tmp_path, accepted)
+        assert_same(dict(self._read(out)), accepted, self.format)
+
+    def test_records_are_key_value_pairs(self, tmp_path):
+        fmt = self._fmt()
+        if fmt.reader is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} has no reader")
+        records = self._read(self._write(tmp_path, self.sample))
+        assert records and all(type(r) is tuple and len(r) == 2 for r in records), records
+
+    def test_its_output_is_detected_by_content(self, tmp_path):
+        from .detect import detect_input
+
+        fmt = self._fmt()
+        if fmt.sniff is None or fmt.reader is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} is detected by name only")
+        out = self._write(tmp_path, self.sample)
+        if len(fmt.parts(out)) == 1:  # a single file loses its extension; a multi-file store keeps its names
+            plain = out.with_name("no-extension-here")
+            out.rename(plain)
+            out = plain
+        found, reason = detect_input(out, self._registry())
+        assert found.name == fmt.name, f"detected as {found.name} ({reason})"
+
+    def test_its_output_is_detected_by_extension(self, tmp_path):
+        from .detect import detect_output
+
+        fmt = self._fmt()
+        if not fmt.extensions or fmt.writer is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} has no extension of its own")
+        found, _ = detect_output(self._name(tmp_path), self._registry())
+        assert found.name == fmt.name
+
+    def test_its_sniff_never_claims_the_builtin_formats_files(self):
+        from .detect import HEAD_SIZE
+
+        fmt = self._fmt()
+        if fmt.sniff is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} has no sniff")
+        for name, owner in FIXTURES.items():
+            if owner == fmt.name or owner in self.overlaps:
+                continue
+            path = TESTDATA / name
+            head = path.read_bytes()[:HEAD_SIZE]
+            assert not fmt.sniff(head, path), f"{fmt.name}'s sniff claims {name}, a {owner} file"
+
+    def test_truncated_input_is_a_format_error(self, tmp_path):
+        from .errors import ConverterError
+
+        fmt = self._fmt()
+        if fmt.reader is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} has no reader")
+        out = self._write(tmp_path, {f"key{i}": f"value {i}" for i in range(50)})
+        data = out.read_bytes() if out.is_file() else b""
+        for cut in sorted({1, len(data) // 3, len(data) // 2, len(data) - 1} - {0}):
+            if cut >= len(data):
+                continue
+            damaged = Path(tmp_path) / f"cut{cut}{out.suffix}"
+            damaged.write_bytes(data[:cut])
+            try:
+                self._read(damaged)
+            except ConverterError:
+                continue  # FormatError (or DetectionError): a clean answer
+            except Exception as exc:  # noqa: BLE001
+                raise AssertionError(f"cut at {cut}: {type(exc).__name__}: {exc} (raise FormatError)") from exc
+
+    def test_garbage_input_is_a_format_error(self, tmp_path):
+        import random
+
+        from .errors import ConverterError
+
+        fmt = self._fmt()
+        if fmt.reader is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} has no reader")
+        rng = random.Random(self.format)
+        for i in range(5):
+            path = Path(tmp_path) / f"garbage{i}{fmt.extensions[0] if fmt.extensions else ''}"
+            path.write_bytes(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 3000))))
+            try:
+                self._read(path)
+            except ConverterError:
+                continue
+            except Exception as exc:  # noqa: BLE001
+                raise AssertionError(f"garbage #{i}: {type(exc).__name__}: {exc} (raise FormatError)") from exc
+
+    def test_empty_input(self, tmp_path):
+        from .errors import ConverterError
+
+        fmt = self._fmt()
+        if fmt.reader is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} has no reader")
+        path = Path(tmp_path) / f"empty{fmt.extensions[0] if fmt.extensions else ''}"
+        path.write_bytes(b"")
+        try:
+            assert self._read(path) == []
+        except ConverterError:
+            pass
+
+    def test_an_empty_store_round_trips(self, tmp_path):
+        fmt = self._fmt()
+        if fmt.reader is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} has no reader")
+        assert self._read(self._write(tmp_path, {})) == []
+
+    def test_stdin_and_stdout_when_it_streams(self, tmp_path):
+        import os
+        import subprocess
+        import sys
+
+        fmt = self._fmt()
+        if not fmt.stream or fmt.reader is None or fmt.writer is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} does not stream")
+        src = Path(tmp_path) / "in.pkl"
+        src.write_bytes(pickle.dumps(self.sample))
+        env = dict(os.environ)
+        env.pop("CONVERTER_LOAD_PLUGINS", None) if not fmt.builtin else None
+        run = [sys.executable, "-m", "converter"]
+        written = subprocess.run([*run, str(src), "-", "--to", fmt.name], capture_output=True, env=env, timeout=60)
+        assert written.returncode == 0, written.stderr
+        back = Path(tmp_path) / "back.pkl"
+        read = subprocess.run([*run, "-", str(back), "--from", fmt.name], input=written.stdout,
+                              capture_output=True, env=env, timeout=60)
+        assert read.returncode == 0, read.stderr
+        assert_same(pickle.loads(back.read_bytes()), self.sample)
+
+    def test_a_failing_conversion_leaves_nothing(self, tmp_path):
+        from .errors import ConverterError, FormatError
+        from .options import Options
+        from .pipeline import _write_atomically
+
+        fmt = self._fmt()
+        if fmt.writer is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} has no writer")
+
+        def records():  # a key/value store's writer gets stored bytes, others values
+            yield (b"a", b"text") if fmt.kv else ("a", "text")
+            raise FormatError("the source broke")
+
+        out = self._name(tmp_path)
+        try:
+            _write_atomically(fmt, out, records(), Options(**self.options))
+        except FormatError as exc:
+            if "the source broke" not in str(exc):
+                raise
+        except ConverterError as exc:
+            if "needs Python's" not in str(exc):
+                raise
+            import pytest
+
+            pytest.skip(str(exc))  # a writer that needs a module this interpreter lacks
+        else:
+            raise AssertionError("the writer swallowed the source's error")
+        assert list(Path(tmp_path).iterdir()) == [], list(Path(tmp_path).iterdir())
+
+    def test_runs_twice_in_one_directory(self, tmp_path):
+        fmt = self._fmt()
+        if fmt.reader is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} has no reader")
+        for _ in range(2):
+            assert dict(self._read(self._write(tmp_path, self.sample))) == self.sample
+
+
+class CodecTests:
+    """Checks a codec plugin passes: subclass with ``codec = "NAME"``."""
+
+    codec: str = ""
+    corpus: dict = TRICKY
+    registry = None
+
+    def _codec(self):
+        assert self.codec, f"{type(self).__name__} must set codec = 'NAME'"
+        return (self.registry or get_registry()).codec(self.codec)
+
+    def test_each_tricky_value_round_trips_or_is_refused_cleanly(self):
+        codec, options = self._codec(), Options()
+        for key, value in self.corpus.items():
+            if codec.accepts is not None and not codec.accepts(value):
+                continue
+            try:
+                data = codec.encode(value, options)
+            except Exception as exc:  # noqa: BLE001
+                assert _refused(exc), f"{key!r}: {type(exc).__name__}: {exc} (refuse with UnsupportedValueError)"
+                continue
+            assert isinstance(data, bytes), f"{key!r}: encode gave {type(data).__name__}, not bytes"
+            assert_same(codec.decode(data, options, "test"), value, f"{self.codec}[{key!r}]")
+            if codec.sniff is not None and codec.sniff_share >= 1.0:
+                assert codec.sniff(data), f"{key!r}: sniff does not recognise the codec's own bytes"
+
+    def test_garbage_is_a_format_error(self):
+        import random
+
+        from .errors import ConverterError
+
+        codec, options, rng = self._codec(), Options(), random.Random(self.codec)
+        for _ in range(20):
+            data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 200)))
+            try:
+                codec.decode(data, options, "garbage")
+            except ConverterError:
+                pass
+            except Exception as exc:  # noqa: BLE001
+                raise AssertionError(f"{type(exc).__name__}: {exc} (raise FormatError)") from exc

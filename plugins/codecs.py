@@ -20,6 +20,8 @@ def _utf8_decode(data, options, what):
 
 
 def _utf8_encode(value, options):
+    if not isinstance(value, str):
+        raise UnsupportedValueError(f"{type(value).__name__} is not str")
     try:
         return value.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -36,7 +38,14 @@ def _text_or_bytes_decode(data, options, what):
 def _text_or_bytes_encode(value, options):
     if isinstance(value, bytes):
         return value
+    if not isinstance(value, str):
+        raise UnsupportedValueError(f"{type(value).__name__} is neither str nor bytes")
     return _utf8_encode(value, options)
+
+
+def _foreign_bytes(value):
+    """bytes that are not UTF-8: what a dbm store's reader gives back as bytes."""
+    return type(value) is bytes and not _utf8_sniff(value)
 
 
 def _text_or_foreign_bytes(value):
@@ -109,5 +118,7 @@ def register_codecs(register):
     register(Codec("utf8-or-raw", _text_or_bytes_decode, _text_or_bytes_encode,
                    "UTF-8 text (str) where the bytes are UTF-8, else the bytes (bytes), record by record",
                    sniff=_utf8_sniff, accepts=_text_or_foreign_bytes, order=18, sniff_share=0.9))
+    # Automatic choice writes bytes raw only when they are not UTF-8 text: bytes that are would
+    # read back as str (a store keeps no types), so they are pickled instead, and come back bytes.
     register(Codec("raw", lambda data, options, what: bytes(data), _raw_encode, "the stored bytes, unchanged",
-                   sniff=lambda data: True, accepts=lambda v: isinstance(v, bytes), order=90))
+                   sniff=lambda data: True, accepts=_foreign_bytes, order=90))

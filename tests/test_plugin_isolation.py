@@ -64,6 +64,13 @@ PLUGINS = {
         def register_formats(register):
             register(Format(name="badreader", extensions=(".bad",), reader=read))
     """, "badreader"),
+    "conv-future": ("""
+        from converter import Format, hookimpl
+        CONVERTER_PLUGIN_API = 99
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="future", reader=lambda p, o: iter(())))
+    """, "future"),
     "conv-lazywriter": ("""
         from converter import Format, hookimpl
         def write(path, records, options):
@@ -106,7 +113,8 @@ def test_every_broken_plugin_is_one_warning_and_builtins_still_convert(site, tmp
     for dist, what in [("conv-broken-import", "failed to import: ModuleNotFoundError"),
                        ("conv-raises", "failed in register_formats: RuntimeError: boom"),
                        ("conv-misspelled", "no such hook"), ("conv-badarg", "cannot be registered"),
-                       ("conv-clash", "already registered by plugin")]:
+                       ("conv-clash", "already registered by plugin"),
+                       ("conv-future", "needs plugin API 99, and this converter-toolkit provides 1")]:
         mine = [w for w in warnings if f"({dist} 2.5)" in w]
         assert len(mine) == 1 and what in mine[0] and f"CONVERTER_DISABLE_PLUGINS={dist}" in mine[0], warnings
     assert "Traceback" not in r.stderr

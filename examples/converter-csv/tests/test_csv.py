@@ -1,0 +1,5 @@
+from converter.testing import FormatTests
+
+
+class TestCsv(FormatTests):
+    format = "csv"
