@@ -125,6 +125,18 @@ def _run(fn, debug: bool):
         raise typer.Exit(1) from None
 
 
+def _budget_option(text):
+    """--budget name=value,... on top of CONVERTER_BUDGET; None when not given."""
+    if text is None:
+        return None
+    from .budget import Budget, from_env
+
+    try:
+        return Budget.parse(text, from_env())
+    except ConverterError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--budget") from None
+
+
 @app.command("convert", help="Convert IN to OUT (formats detected from content and extension).")
 def convert_cmd(
     src: Annotated[Path, typer.Argument(metavar="IN", help="input file (or - for stdin)", show_default=False)],
@@ -146,6 +158,7 @@ def convert_cmd(
     database: Annotated[Optional[str], typer.Option(help="Berkeley DB subdatabase to read")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="read everything, report what the output would refuse or change; write nothing")] = False,
     verify: Annotated[bool, typer.Option("--verify", help="re-read the output and compare every record with the input")] = False,
+    budget: Annotated[Optional[str], typer.Option(help="raise resource limits for a trusted input, e.g. depth=5000,bytes=8G (see README)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, notes or summary")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ):
@@ -160,7 +173,7 @@ def convert_cmd(
     options = Options(
         key_codec=key_codec, value_codec=value_codec, pickle_protocol=pickle_protocol, json_style=json_style,
         allow=tuple(allow or ()), trust=trust, py2_strings=py2_strings, table=table, layout=layout, pk=pk,
-        dbm=dbm, database=database, force=force,
+        dbm=dbm, database=database, force=force, budget=_budget_option(budget),
     )
     if not quiet:
         options.on_note = lambda m: err.print(f"note: {m}", markup=False)
@@ -230,12 +243,13 @@ def verify_cmd(
     table: Annotated[Optional[str], typer.Option(help="SQLite table to read")] = None,
     database: Annotated[Optional[str], typer.Option(help="Berkeley DB subdatabase to read")] = None,
     limit: Annotated[int, typer.Option(help="how many differences to show")] = 10,
+    budget: Annotated[Optional[str], typer.Option(help="raise resource limits for trusted inputs (see README)")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ):
     from .verify import compare, describe_differences
 
     options = Options(key_codec=key_codec, value_codec=value_codec, allow=tuple(allow or ()), trust=trust,
-                      py2_strings=py2_strings, table=table, database=database)
+                      py2_strings=py2_strings, table=table, database=database, budget=_budget_option(budget))
     comparison = _run(lambda: compare(a, b, format_a=format_a, format_b=format_b, options=options, limit=limit), debug)
     lines = _run(lambda: describe_differences(comparison, a, b, format_a=format_a, format_b=format_b,
                                               options=options), debug)

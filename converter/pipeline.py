@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from . import budget as _budget
 from .codecs import decode_records, encode_records
 from .detect import detect_input, detect_output
 from .errors import ConverterError, OutputError, UnsupportedValueError
@@ -57,7 +58,13 @@ def read_records(src, *, from_: str | None = None, options: Options | None = Non
     fmt, _ = detect_input(path, registry, from_)
     if fmt.reader is None:
         raise ConverterError(f"{path}: format {fmt.name} cannot be read")
-    return iter_source(path, fmt, options, registry)
+    records = iter_source(path, fmt, options, registry)
+    return records if options.budget is None else _within(options.budget, records)
+
+
+def _within(budget, records):
+    with _budget.using(budget):
+        yield from records
 
 
 class _Counter:
@@ -125,6 +132,11 @@ def convert(
     else:
         for k, v in option_fields.items():
             setattr(options, k, v)
+    with _budget.using(options.budget):
+        return _convert(src, dst, from_, to, options, registry, on_progress, dry_run)
+
+
+def _convert(src, dst, from_, to, options, registry, on_progress, dry_run) -> Result:
     started = time.perf_counter()
     src_path, dst_path = _as_path(src), _as_path(dst)
     source, _ = detect_input(src_path, registry, from_)

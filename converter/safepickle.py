@@ -494,10 +494,13 @@ class _Reconstructor:
             raise UnsafePickleError(
                 f"{_what()}: refused copyreg._reconstructor for class {_describe(cls)} with base "
                 f"{_describe(base)}; --allow the class to permit it, or {_TRUST_HINT}")
-        real_base = object if base is _OBJECT else base
+        real_base = object if base is _OBJECT else _REAL.get(base, base)
+        cls = _REAL.get(cls, cls)
         if not issubclass(cls, real_base):
             raise FormatError(f"{_what()}: copyreg._reconstructor: {_describe(cls)} is not a "
                               f"subclass of {_describe(base)}")
+        if real_base in _STAND_IN:  # base.__new__/__init__(obj, state): a size or an iterable
+            _check_args(real_base.__name__, (state,))
         return copyreg._reconstructor(cls, real_base, state)
 
 
@@ -568,7 +571,77 @@ class _BytesBytearray:
     def __call__(self, *args):
         if len(args) >= 2 and isinstance(args[1], bytes):
             args = (args[0], args[1].decode("ascii")) + args[2:]
-        return bytearray(*args)
+        return _STAND_IN[bytearray](*args)
+
+
+# --- constructors whose arguments are sizes or lazy iterables ----------------------------
+#
+# bytearray(10**9), list(range(2**40)) or deque(range(2**62), 0) are a few bytes of pickle and
+# gigabytes (or hours) of work once called. Each such allowlisted type is handed out as a
+# stand-in subclass whose __new__ checks the arguments against the resource budget first and
+# then returns an instance of the real type (so REDUCE, NEWOBJ and copyreg._reconstructor all
+# pass through the check, and no instance of the stand-in ever exists). Tuples made here are
+# also checked for hashing depth, like the ones the opcode scan checks.
+
+def _lazy_length(arg) -> int | None:
+    """How many items a lazy iterable argument will produce (only range is lazy here)."""
+    if type(arg) is range:
+        step = arg.step
+        span = arg.stop - arg.start
+        count = (span + step - (1 if step > 0 else -1)) // step
+        return max(count, 0)
+    return None
+
+
+def _check_args(name: str, args) -> None:
+    from converter import budget
+
+    what = _what()
+    for arg in args[:2]:
+        if type(arg) is int and name in ("bytes", "bytearray"):
+            budget.check("alloc", arg, what, f"{name}({{amount:,}}) asks for {{amount:,}} bytes")
+        count = _lazy_length(arg)
+        if count is not None:
+            budget.check("items", count, what, f"{name}() of a range of {{amount:,}} items")
+
+
+def _checked_type(real: type):
+    name = real.__name__
+
+    def __new__(cls, *args, **kwargs):
+        _check_args(name, args)
+        args = tuple(_REAL.get(a, a) if type(a) is _Sealed else a for a in args)
+        if hashes and args and type(args[0]) in (list, tuple):
+            from converter import budget
+
+            budget.check_collisions(args[0], _what())  # before the set hashes them
+        obj = real(*args, **kwargs)
+        if real is tuple:
+            from converter import budget
+
+            budget.check_hashable(obj, _what())
+        return obj
+
+    hashes = real in (set, frozenset)
+
+    return _Sealed(name, (real,), {"__new__": __new__, "__slots__": (),
+                                   "__module__": real.__module__, "__qualname__": real.__qualname__})
+
+
+class _Sealed(type):
+    """The stand-ins' metaclass: like the built-in types, they cannot be changed (BUILD)."""
+
+    def __setattr__(cls, name, value):
+        raise TypeError(f"cannot set attributes of {cls.__qualname__}")
+
+    def __delattr__(cls, name):
+        raise TypeError(f"cannot delete attributes of {cls.__qualname__}")
+
+
+_SIZED = (bytes, bytearray, list, tuple, set, frozenset, dict, collections.OrderedDict,
+          collections.defaultdict, collections.deque)
+_STAND_IN = {real: _checked_type(real) for real in _SIZED}
+_REAL = {stand_in: real for real, stand_in in _STAND_IN.items()}
 
 
 _PLAIN_TYPES = {
@@ -582,7 +655,7 @@ _PLAIN_TYPES = {
 
 # (module, name) -> the object find_class returns. Exact pairs only, never a module.
 _TABLE: dict[tuple[str, str], Any] = {
-    (module, cls.__name__): cls for module, classes in _PLAIN_TYPES.items() for cls in classes}
+    (module, cls.__name__): _STAND_IN.get(cls, cls) for module, classes in _PLAIN_TYPES.items() for cls in classes}
 _TABLE[("builtins", "object")] = _OBJECT
 _TABLE[("_codecs", "encode")] = _Encode()
 _TABLE[("copyreg", "_reconstructor")] = _Reconstructor()

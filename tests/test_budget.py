@@ -1,0 +1,141 @@
+"""Hostile input, second round: the resource budget (converter/budget.py).
+
+Every input is generated here, small, and run through the real command line in a child
+process under an address-space limit of 2 GiB and a 30-second timeout. The promise checked:
+exit 0 or 1, and on 1 exactly one error line that names the file, no traceback, no
+"internal error", and nothing left in the output directory.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from converter.budget import Budget, BudgetError, using
+from converter.errors import ConverterError
+
+LIMIT_AS = 2 * 2**30
+SECONDS = 30
+
+
+def _limit():
+    resource.setrlimit(resource.RLIMIT_AS, (LIMIT_AS, LIMIT_AS))
+
+
+def cli(*args, env=None, stdin=subprocess.DEVNULL):
+    proc = subprocess.run([sys.executable, "-m", "converter", *map(str, args)], capture_output=True,
+                          text=True, timeout=SECONDS, preexec_fn=_limit, stdin=stdin,
+                          env={**os.environ, "CONVERTER_LOAD_PLUGINS": "", **(env or {})})
+    return proc
+
+
+def assert_clean(proc, name, out_dir=None, words=()):
+    """Exit 0 or 1; on 1 one error line naming ``name`` (and ``words``), nothing left behind."""
+    assert proc.returncode in (0, 1), (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr[-2000:]
+    if proc.returncode == 1:
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("convert: error:")]
+        assert len(errors) == 1, proc.stderr[-2000:]
+        assert name in errors[0], errors[0]
+        for word in words:
+            assert word in errors[0], errors[0]
+        if out_dir is not None:
+            assert list(Path(out_dir).iterdir()) == [], list(Path(out_dir).iterdir())
+    return proc
+
+
+def refused(src, tmp_path, out_name="out.json", *args, words=(), env=None):
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    proc = cli(src, out / out_name, *args, env=env)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
+    return assert_clean(proc, Path(src).name, out, words)
+
+
+# -- pickle bytes, written opcode by opcode -------------------------------------------------
+
+def _long(n: int) -> bytes:  # LONG1 / LONG4
+    data = n.to_bytes((n.bit_length() + 8) // 8, "little", signed=True)
+    if len(data) < 256:
+        return b"\x8a" + bytes([len(data)]) + data
+    return b"\x8b" + len(data).to_bytes(4, "little") + data
+
+
+def _global(module: str, name: str) -> bytes:
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def _range(n: int) -> bytes:
+    return _global("__builtin__", "xrange") + _long(n) + b"\x85R"
+
+
+def _record(value_ops: bytes) -> bytes:
+    """{'k': value} at protocol 2."""
+    return b"\x80\x02}X\x01\x00\x00\x00k" + value_ops + b"s."
+
+
+CONSTRUCTOR_BOMBS = {
+    "bytearray(1.5e9)": _global("__builtin__", "bytearray") + _long(1_500_000_000) + b"\x85R",
+    "bytes(1.5e9)": _global("builtins", "bytes") + _long(1_500_000_000) + b"\x85R",
+    "_reconstructor(bytearray, bytearray, 1.2e9)": _global("copy_reg", "_reconstructor")
+    + _global("__builtin__", "bytearray") + _global("__builtin__", "bytearray") + _long(1_200_000_000) + b"\x87R",
+    "list(range(2e8))": _global("__builtin__", "list") + _range(200_000_000) + b"\x85R",
+    "frozenset(range(3e7))": _global("__builtin__", "frozenset") + _range(30_000_000) + b"\x85R",
+    "set(range(3e7))": _global("__builtin__", "set") + _range(30_000_000) + b"\x85R",
+    "tuple(range(1e9))": _global("__builtin__", "tuple") + _range(10**9) + b"\x85R",
+    "deque(range(2**62), 0)": _global("collections", "deque") + b"(" + _range(2**62) + b"K\x00tR",
+    "_reconstructor(list, list, range(1e9))": _global("copy_reg", "_reconstructor")
+    + _global("__builtin__", "list") + _global("__builtin__", "list") + _range(10**9) + b"\x87R",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONSTRUCTOR_BOMBS))
+def test_allowlisted_constructor_sizes_are_checked_before_they_run(tmp_path, case):
+    src = tmp_path / "bomb.pkl"
+    src.write_bytes(_record(CONSTRUCTOR_BOMBS[case]))
+    assert len(src.read_bytes()) < 120
+    refused(src, tmp_path, words=("budget",))
+    proc = cli("identify", src)
+    assert_clean(proc, "bomb.pkl")
+    assert proc.returncode == 1 or "budget" in proc.stdout
+
+
+def test_small_constructor_arguments_still_load(tmp_path):
+    from converter import safepickle
+
+    value = safepickle.loads(_record(_global("__builtin__", "list") + _range(10) + b"\x85R"))
+    assert value == {"k": list(range(10))}
+    value = safepickle.loads(_record(_global("__builtin__", "bytearray") + _long(5) + b"\x85R"))
+    assert value == {"k": bytearray(5)} and type(value["k"]) is bytearray
+
+
+def test_budget_can_be_raised_for_a_trusted_file(tmp_path):
+    from converter import safepickle
+
+    data = _record(_global("__builtin__", "list") + _range(20) + b"\x85R")
+    with using(Budget(items=10)):
+        with pytest.raises(BudgetError, match="items=10"):
+            safepickle.loads(data)
+    with using(Budget(items=None)):
+        assert len(safepickle.loads(data)["k"]) == 20
+    src = tmp_path / "big.pkl"
+    src.write_bytes(data)
+    out = tmp_path / "o"
+    out.mkdir()
+    assert cli(src, out / "a.json", env={"CONVERTER_BUDGET": "items=10"}).returncode == 1
+    assert cli(src, out / "b.json", "--budget", "items=100", env={"CONVERTER_BUDGET": "items=10"}).returncode == 0
+    proc = cli(src, out / "c.json", "--budget", "itemz=1")
+    assert proc.returncode == 2 and "itemz" in proc.stderr
+
+
+def test_budget_parsing():
+    b = Budget.parse("depth=5k, bytes=2G,digits=none")
+    assert (b.depth, b.bytes, b.digits) == (5 * 1024, 2 * 2**30, None)
+    for bad in ("depth", "depth=x", "nope=1", "depth=-1"):
+        with pytest.raises(ConverterError):
+            Budget.parse(bad)
