@@ -141,6 +141,15 @@ def refuse(what: str, claim: str, name: str, limit) -> BudgetError:
         f"raise it with --budget {name}=N or {ENV}={name}=N (none lifts it)")
 
 
+def naming(exc: BudgetError, path) -> BudgetError:
+    """``exc`` with the input's name in front, unless its message already names it."""
+    name = str(path)
+    text = str(exc)
+    if name in text:
+        return exc
+    return BudgetError(f"{name}: {text}")
+
+
 # --- checks that readers and decoders share ---------------------------------------------
 
 def check(name: str, amount: int, what: str, claim: str) -> None:

@@ -151,6 +151,9 @@ def _int_to_str(n: int) -> str:
         return int.__repr__(n)
     except ValueError:
         pass
+    from converter.budget import check_int_digits
+
+    check_int_digits(n)  # beyond it the conversion is too slow to offer to any input
     if n < 0:
         return "-" + _int_to_str(-n)
     # log10(2) = 0.30103: a digit-count estimate that only sizes the split
@@ -169,14 +172,24 @@ def _int_to_str_digits(n: int, approx_digits: int) -> str:
 
 
 def _str_to_int(text: str) -> int:
-    """int() of decimal text of any length, without tripping the str->int digit limit."""
+    """int() of decimal text of any length (within the budget's digits), without tripping the
+    str->int digit limit."""
+    if len(text) <= _DIGITS_PER_PIECE:
+        return int(text)
+    from converter.budget import check_digit_text
+
+    check_digit_text(len(text))
+    return _str_to_int_pieces(text)
+
+
+def _str_to_int_pieces(text: str) -> int:
     if len(text) <= _DIGITS_PER_PIECE:
         return int(text)
     if text[0] in "+-":
-        value = _str_to_int(text[1:])
+        value = _str_to_int_pieces(text[1:])
         return -value if text[0] == "-" else value
     half = len(text) // 2
-    return _str_to_int(text[:-half]) * 10**half + _str_to_int(text[-half:])
+    return _str_to_int_pieces(text[:-half]) * 10**half + _str_to_int_pieces(text[-half:])
 
 
 # --- strict parsing -----------------------------------------------------------

@@ -59,12 +59,15 @@ def read_records(src, *, from_: str | None = None, options: Options | None = Non
     if fmt.reader is None:
         raise ConverterError(f"{path}: format {fmt.name} cannot be read")
     records = iter_source(path, fmt, options, registry)
-    return records if options.budget is None else _within(options.budget, records)
+    return _within(options.budget, records, path)
 
 
-def _within(budget, records):
+def _within(budget, records, path):
     with _budget.using(budget):
-        yield from records
+        try:
+            yield from records
+        except _budget.BudgetError as exc:
+            raise _budget.naming(exc, path) from None
 
 
 class _Counter:
@@ -133,7 +136,10 @@ def convert(
         for k, v in option_fields.items():
             setattr(options, k, v)
     with _budget.using(options.budget):
-        return _convert(src, dst, from_, to, options, registry, on_progress, dry_run)
+        try:
+            return _convert(src, dst, from_, to, options, registry, on_progress, dry_run)
+        except _budget.BudgetError as exc:
+            raise _budget.naming(exc, src) from None
 
 
 def _convert(src, dst, from_, to, options, registry, on_progress, dry_run) -> Result:

@@ -139,3 +139,106 @@ def test_budget_parsing():
     for bad in ("depth", "depth=x", "nope=1", "depth=-1"):
         with pytest.raises(ConverterError):
             Budget.parse(bad)
+
+
+# -- hashing: deep and shared tuples, hash flooding ------------------------------------------
+
+P61 = 2**61 - 1
+
+
+def _deep_tuple_key(levels: int) -> bytes:
+    return b"\x80\x02}" + b"K\x01" + b"\x85" * levels + b"K\x01s."
+
+
+def _shared_tuple_key(levels: int) -> bytes:
+    return b"\x80\x02}" + b"K\x01\x85" + b"2\x86" * levels + b"K\x01s."  # t = (t, t), DUP TUPLE2
+
+
+def _flood(count: int, as_set: bool) -> bytes:
+    """{i * (2**61 - 1): 0} (or a set of them) written opcode by opcode: building the dict
+    in this process would take the quadratic time the test is about."""
+    items = b"".join(_long(i * P61) + (b"" if as_set else b"K\x00") for i in range(1, count + 1))
+    if as_set:
+        return b"\x80\x04\x8f(" + items + b"\x90."
+    return b"\x80\x02}(" + items + b"u."
+
+
+HASH_BOMBS = {
+    "tuple nested 10**6 deep as a dict key": lambda: _deep_tuple_key(10**6),
+    "tuple nested 10**6 deep as a set member": lambda: b"\x80\x04\x8f(" + b"K\x01" + b"\x85" * 10**6 + b"\x90.",
+    "tuple of shared tuples as a dict key": lambda: _shared_tuple_key(80),
+    "tuple of shared tuples in a frozenset": lambda: b"\x80\x04(" + b"K\x01\x85" + b"2\x86" * 80 + b"\x91.",
+    "120,000 ints sharing one hash as dict keys": lambda: _flood(120_000, False),
+    "120,000 ints sharing one hash in a set": lambda: _flood(120_000, True),
+    "120,000 ints sharing one hash through set()": lambda: b"\x80\x02" + _global("__builtin__", "set") + b"](" + b"".join(
+        _long(i * P61) for i in range(1, 120_001)) + b"e\x85R.",
+    "tuple() of tuples": lambda: b"\x80\x02" + _global("__builtin__", "tuple") + b"]K\x01\x85a\x85R.",
+}
+
+
+@pytest.mark.parametrize("case", sorted(HASH_BOMBS))
+def test_hashing_bombs_in_a_pickle_are_refused_before_anything_hashes(tmp_path, case):
+    src = tmp_path / "hash.pkl"
+    src.write_bytes(HASH_BOMBS[case]())
+    refused(src, tmp_path)
+    assert_clean(cli("identify", src), "hash.pkl")
+
+
+def test_legitimate_tuples_still_load(tmp_path):
+    import pickle
+
+    from converter import safepickle
+
+    value = {(i, str(i)): ((i, i + 1), frozenset({(i,)})) for i in range(2000)}
+    assert safepickle.loads(pickle.dumps(value, 4)) == value
+    assert safepickle.loads(pickle.dumps(value, 0)) == value
+    wide = tuple((i, i) for i in range(50_000))  # big, but its opcodes account for its hash work
+    assert safepickle.loads(pickle.dumps({wide: 1}, 4)) == {wide: 1}
+    big_ints = {i * P61 + i: i for i in range(5000)}  # big, distinct hashes
+    assert safepickle.loads(pickle.dumps(big_ints, 4)) == big_ints
+
+
+# -- sizes: shared bytes, big ints -------------------------------------------------------------
+
+def test_records_sharing_one_big_bytes_object_are_refused(tmp_path):
+    import pickle
+
+    src = tmp_path / "shared.pkl"
+    big = b"x" * 50_000_000
+    src.write_bytes(pickle.dumps({i: big for i in range(100)}, 4))
+    refused(src, tmp_path, words=("bytes=",))
+    refused(src, tmp_path, "out.jsonl", words=("bytes=",))
+    s = "y" * 20_000_000
+    src.write_bytes(pickle.dumps([[s, s, s]] * 20, 2))
+    refused(src, tmp_path, words=("bytes=",))
+
+
+def test_a_big_shared_string_used_a_few_times_converts(tmp_path):
+    import pickle
+
+    src = tmp_path / "few.pkl"
+    s = "y" * 1_000_000
+    src.write_bytes(pickle.dumps({i: s for i in range(20)}, 4))
+    out = tmp_path / "o"
+    out.mkdir()
+    assert cli(src, out / "few.json").returncode == 0
+
+
+def test_big_ints_are_refused_past_the_digit_budget(tmp_path):
+    import pickle
+
+    src = tmp_path / "bigint.pkl"
+    src.write_bytes(pickle.dumps({"k": 7 ** (1 << 22)}, 4))  # a 1.4 MiB int
+    refused(src, tmp_path, words=("digits=",))
+    refused(src, tmp_path, "out.sqlite", words=("digits=",))
+    text = tmp_path / "bigint.json"
+    text.write_text('{"k": 1' + "0" * 5_000_000 + "}")
+    refused(text, tmp_path, "out.pkl", words=("digits=",))
+    lines = tmp_path / "bigint.jsonl"
+    lines.write_text('{"key": 1, "value": {"$int": "1' + "0" * 5_000_000 + '"}}\n')
+    refused(lines, tmp_path, "out.pkl", words=("digits=",))
+    ok = tmp_path / "ok.json"
+    ok.write_text('{"k": 1' + "0" * 50_000 + "}")
+    out = tmp_path / "o"
+    out.mkdir()
+    assert cli(ok, out / "ok.pkl").returncode == 0
