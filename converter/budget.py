@@ -82,6 +82,9 @@ class Budget:
         return ", ".join(f"{f.name}={_show(getattr(self, f.name))}" for f in dataclasses.fields(self))
 
 
+# how many times its distinct items a value's repeated items must also pass (see ``shared``)
+SHARED_FACTOR = 100
+
 _SUFFIX = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 

@@ -3,6 +3,7 @@ into place only after success."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -70,6 +71,56 @@ def _within(budget, records, path):
             raise _budget.naming(exc, path) from None
 
 
+_TOKEN_KEY = os.urandom(16)
+_DIGESTED = object()
+
+
+def _key_token(key):
+    """What the repeated-key index holds for ``key``: str and bytes as they are (their hashes
+    are keyed per process, so they cannot be flooded), anything else as a keyed digest of a
+    canonical form, so that ints sharing one hash, or deep tuples, cost no more than any other
+    key. Equal numbers (1, 1.0, True) give one token, as they are one key in a dict. Raises
+    TypeError for an unhashable key."""
+    kind = type(key)
+    if kind is str or kind is bytes:
+        return key
+    _budget.check_hashable(key, f"key {_short_repr(key)}")
+    hash(key)  # TypeError for an unhashable one (a list inside a tuple)
+    digest = hashlib.blake2b(key=_TOKEN_KEY, digest_size=16)
+    update = digest.update
+    stack = [key]
+    while stack:
+        x = stack.pop()
+        kind = type(x)
+        if kind is tuple:
+            update(b"(%d:" % len(x))
+            stack.extend(reversed(x))
+        elif kind is str:
+            data = x.encode("utf-8", "surrogatepass")
+            update(b"s%d:" % len(data))
+            update(data)
+        elif kind is bytes:
+            update(b"b%d:" % len(x))
+            update(x)
+        elif kind is float and x.is_integer():
+            x = int(x)
+            update(b"i" + x.to_bytes(x.bit_length() // 8 + 1, "little", signed=True))
+        elif kind is int or kind is bool:
+            update(b"i" + x.to_bytes(x.bit_length() // 8 + 1, "little", signed=True))
+        else:
+            text = repr(x).encode("utf-8", "surrogatepass")
+            update(b"r%s:%d:" % (kind.__qualname__.encode(), len(text)))
+            update(text)
+    return (_DIGESTED, digest.digest())
+
+
+def _short_repr(key) -> str:
+    if type(key) is tuple:
+        return f"(a tuple of {len(key)} items)"
+    text = repr(key)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
 class _Counter:
     """Counts records, reports progress, and finds repeated keys for sinks that care."""
 
@@ -89,14 +140,15 @@ class _Counter:
             if track:
                 key = record[0]
                 try:
-                    if key in seen:
+                    token = key if type(key) is str else _key_token(key)
+                    if token in seen:
                         if self.policy == "error":
                             raise UnsupportedValueError(
                                 f"key {key!r} occurs twice, and a {self.sink_name} output cannot hold it twice"
                             )
                         self.overridden += 1
                     else:
-                        seen.add(key)
+                        seen.add(token)
                 except TypeError:
                     pass  # unhashable keys cannot repeat in any dict-like source
             self.n += 1

@@ -21,9 +21,15 @@ def canonical(value) -> str:
     """A text that is equal for equal values of equal types (1, 1.0 and True differ; NaN == NaN)."""
     from .jsontags import encode
 
+    from .budget import BudgetError
+
     try:
         encoded = encode(value)
-    except ConverterError:
+    except BudgetError:
+        raise
+    except ConverterError as exc:
+        if "shared references expand" in str(exc):
+            raise  # repr() of the value would expand it all the same
         return "repr:" + repr(value)
     try:
         return json.dumps(_sorted(encoded), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -82,8 +88,11 @@ def _index(path, fmt, options, registry, counter):
     keys: dict[str, object] = {}
     for key, value in read_records(path, from_=fmt, options=options, registry=registry):
         counter[0] += 1
-        ck = canonical(key)
-        index[ck] = _digest(canonical(value))
+        try:
+            ck = canonical(key)
+            index[ck] = _digest(canonical(value))
+        except ConverterError as exc:  # the budget's refusals: name the store
+            raise type(exc)(f"{path}: record #{counter[0]}: {exc}") from None
         keys[ck] = key
     return index, keys
 

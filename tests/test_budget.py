@@ -242,3 +242,66 @@ def test_big_ints_are_refused_past_the_digit_budget(tmp_path):
     out = tmp_path / "o"
     out.mkdir()
     assert cli(ok, out / "ok.pkl").returncode == 0
+
+
+# -- the same in tagged JSON and JSON Lines ----------------------------------------------------
+
+# Deeper JSON is refused the same way, but the reader parses deep nesting at about 50 us a
+# level, so 10**6 levels take longer than this suite's 30 s limit (see fuzz/RESULTS.md).
+DEEP_JSON = 100_000
+
+
+def _deep_tuple_json(levels: int) -> str:
+    return '{"$tuple": [' * levels + "1" + "]}" * levels
+
+
+def _colliding_ints(count: int) -> str:
+    return ", ".join(str(i * P61) for i in range(1, count + 1))
+
+
+JSON_BOMBS = {
+    "deep $dict key.json": lambda: '{"$dict": [[' + _deep_tuple_json(DEEP_JSON) + ", 1]]}",
+    "deep $set member.json": lambda: '{"k": {"$set": [' + _deep_tuple_json(DEEP_JSON) + "]}}",
+    "deep key.jsonl": lambda: '{"key": 0, "value": 0}\n{"key": ' + _deep_tuple_json(DEEP_JSON) + ', "value": 1}\n',
+    "flood $set.json": lambda: '{"k": {"$set": [' + _colliding_ints(120_000) + "]}}",
+    "flood $dict.json": lambda: '{"$dict": [' + ", ".join(f"[{i * P61}, 0]" for i in range(1, 120_001)) + "]}",
+    "flood keys.jsonl": lambda: "".join(f'{{"key": {i * P61}, "value": 0}}\n' for i in range(1, 120_001)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(JSON_BOMBS))
+def test_hashing_bombs_in_json_are_refused_or_bounded(tmp_path, case):
+    src = tmp_path / case.replace(" ", "-")
+    src.write_text(JSON_BOMBS[case]())
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = assert_clean(cli(src, out / "out.pkl"), src.name, out)
+    if case.startswith("flood keys"):  # distinct keys: converted, in bounded time
+        assert proc.returncode == 0, proc.stderr
+    else:
+        assert proc.returncode == 1
+
+
+def test_repeated_keys_are_still_found(tmp_path):
+    src = tmp_path / "rep.jsonl"
+    src.write_text('{"key": [1, 2], "value": 0}\n{"key": {"$tuple": [1, 2]}, "value": 1}\n'
+                   '{"key": {"$tuple": [1, 2]}, "value": 2}\n{"key": 1, "value": 3}\n{"key": 1.0, "value": 4}\n'
+                   '{"key": "a", "value": 5}\n{"key": "a", "value": 6}\n')
+    out = tmp_path / "o"
+    out.mkdir()
+    proc = cli(src, out / "o.pkl")
+    assert proc.returncode == 0, proc.stderr
+    assert "3 key(s)" in proc.stderr, proc.stderr
+
+
+def test_verify_of_an_expansion_bomb_is_refused_not_expanded(tmp_path):
+    import pickle
+
+    inner = [0]
+    for _ in range(12):  # a list of 10 references to a list of 10 references...: 10**12 items
+        inner = [inner] * 10
+    src = tmp_path / "bomb.pkl"
+    src.write_bytes(pickle.dumps({"bomb": inner}, 4))
+    proc = cli("verify", src, src)
+    assert_clean(proc, "bomb", None, words=("expand",))
+    assert proc.returncode == 1
