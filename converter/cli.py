@@ -6,6 +6,7 @@ rich only when something needs it, the library's modules inside the commands.
 """
 
 import json
+import re
 import os
 import sys
 from pathlib import Path
@@ -97,11 +98,43 @@ app = typer.Typer(
 )
 
 
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _clean(text) -> str:
+    """``text`` with control characters (and lone surrogates from undecodable file names)
+    escaped, so a name from a file cannot drive the terminal."""
+    text = str(text)
+    if _UNPRINTABLE.search(text) is None:
+        return text
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii")
+                            if m.group() < "\ud800" else f"\\u{ord(m.group()):04x}", text)
+
+
 def _fail(exc: BaseException, debug: bool, code: int = 1):
     if debug:
         raise exc
-    err.print(f"convert: error: {exc}", markup=False)
+    err.print(f"convert: error: {_clean(exc)}", markup=False)
     raise typer.Exit(code)
+
+
+def _resource_message(exc: BaseException) -> str | None:
+    """One line for a resource that ran out (memory, disk, the file-size limit), else None."""
+    import errno
+
+    if isinstance(exc, MemoryError):
+        return ("out of memory: the input asks for more than this process may use; "
+                "if it is trusted, run where more memory is available")
+    if isinstance(exc, RecursionError):
+        return "a value is nested too deeply for this conversion"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = f"{exc.filename}: " if exc.filename else ""
+        what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exhausted",
+                errno.EFBIG: "the file-size limit was reached (ulimit -f)"}.get(exc.errno)
+        if what:
+            return f"{name}{what} ({exc.strerror}); nothing was written"
+        return f"{name}{exc.strerror or exc}"
+    return None
 
 
 def _run(fn, debug: bool):
@@ -121,6 +154,10 @@ def _run(fn, debug: bool):
     except Exception as exc:  # a bug, or a plugin's: short message, traceback behind --debug
         if debug:
             raise
+        message = _resource_message(exc)
+        if message is not None:
+            err.print(f"convert: error: {_clean(message)}", markup=False)
+            raise typer.Exit(1) from None
         err.print(f"convert: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", markup=False)
         raise typer.Exit(1) from None
 
@@ -276,22 +313,23 @@ def identify_cmd(
             failed = True
             reports.append({"path": str(path), "error": str(exc)})
             if not as_json:
-                err.print(f"convert: error: {exc}", markup=False)
+                err.print(f"convert: error: {_clean(exc)}", markup=False)
             continue
         except Exception as exc:
             if debug:
                 raise
             failed = True
             reports.append({"path": str(path), "error": f"{type(exc).__name__}: {exc}"})
-            err.print(f"convert: error: {path}: {type(exc).__name__}: {exc}", markup=False)
+            err.print(f"convert: error: {_clean(path)}: {_clean(_resource_message(exc) or f'{type(exc).__name__}: {exc}')}",
+                      markup=False)
             continue
         if not as_json:
             r = reports[-1]
-            out.print(f"{r['path']}: {r['format']} ({r['reason']})", markup=False)
+            out.print(_clean(f"{r['path']}: {r['format']} ({r['reason']})"), markup=False)
             for k, v in r.get("details", {}).items():
-                out.print(f"    {k}: {v}", markup=False)
+                out.print(_clean(f"    {k}: {v}"), markup=False)
             for other in r.get("also", []):
-                out.print(f"    also matches: {other}", markup=False)
+                out.print(_clean(f"    also matches: {other}"), markup=False)
     if as_json:
         out.print_json(json.dumps(reports))
     if failed:

@@ -3,6 +3,7 @@ into place only after success."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -286,6 +287,10 @@ def _remove_stale_scratch(dst: Path) -> None:
             pass  # alive but not ours to signal
 
 
+_OUT_OF_SPACE = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exhausted",
+                 errno.EFBIG: "the file-size limit was reached (ulimit -f)"}
+
+
 def _write_atomically(sink, dst: Path, records, options) -> None:
     """Write into a fresh directory beside ``dst`` and rename every file into place at the end.
 
@@ -306,6 +311,10 @@ def _write_atomically(sink, dst: Path, records, options) -> None:
                 raise OutputError(f"{clash[0]}: output exists; use --force to replace it")
         for m in made:
             os.replace(m, dst.parent / m.name)
+    except OSError as exc:
+        if exc.errno in _OUT_OF_SPACE:
+            raise OutputError(f"{dst}: {_OUT_OF_SPACE[exc.errno]} ({exc.strerror}); nothing was written") from None
+        raise
     except ConverterError as exc:
         # errors raised by a writer name the temporary file; name the user's output instead
         text = str(exc).replace(str(tmpdir / dst.name), str(dst))

@@ -49,8 +49,9 @@ def _sniff_dumb(head, path):
     return None
 
 
-# the usual line, a quoted key without escapes: no need for the (slow) literal parser
-_PLAIN_DIR_LINE = re.compile(r"'([^'\\]*)', \((\d+), (\d+)\)\Z")
+# the usual line, a quoted key without escapes: no need for the (slow) literal parser; offsets
+# of more digits than any file offset has go to literal_eval, which refuses them
+_PLAIN_DIR_LINE = re.compile(r"'([^'\\]*)', \((\d{1,19}), (\d{1,19})\)\Z")
 
 
 def _parse_dir_line(line: str, dirfile: Path, lineno: int):
@@ -173,7 +174,7 @@ def ro_connection(path: Path):
 def _quote_uri(path: Path) -> str:
     from urllib.parse import quote
 
-    return quote(str(Path(path).absolute()))
+    return quote(os.fsencode(Path(path).absolute()))  # bytes: a name that is not UTF-8 works too
 
 
 def sqlite_tables(path: Path) -> dict[str, list[tuple[str, str]]]:

@@ -305,3 +305,95 @@ def test_verify_of_an_expansion_bomb_is_refused_not_expanded(tmp_path):
     proc = cli("verify", src, src)
     assert_clean(proc, "bomb", None, words=("expand",))
     assert proc.returncode == 1
+
+
+# -- odd inputs: only regular files, any file name, clean messages ----------------------------
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero-symlink"])
+@pytest.mark.parametrize("args", [(), ("--from", "jsonl")])
+def test_only_regular_files_are_read(tmp_path, kind, args):
+    src = tmp_path / "in.jsonl"
+    if kind == "fifo":
+        os.mkfifo(src)
+    else:
+        src.symlink_to("/dev/zero")
+    refused(src, tmp_path, "out.json", *args, words=("not a regular file",))
+    assert_clean(cli("identify", src), "in.jsonl")
+    assert cli("identify", src).returncode == 1
+
+
+def test_file_names_that_are_not_utf8_work(tmp_path):
+    import sqlite3
+
+    raw = os.fsencode(tmp_path) + b"/caf\xe9.sqlite"
+    con = sqlite3.connect(raw)
+    con.execute("CREATE TABLE t (key TEXT PRIMARY KEY, v INTEGER)")
+    con.execute("INSERT INTO t VALUES ('a', 1)")
+    con.commit()
+    con.close()
+    src = os.fsdecode(raw)
+    out = tmp_path / "o"
+    out.mkdir()
+    proc = cli(src, out / "t.json")
+    assert proc.returncode == 0, proc.stderr
+    back = os.fsdecode(os.fsencode(out) + b"/b\xff.sqlite")
+    proc = cli(out / "t.json", back)
+    assert proc.returncode == 0, proc.stderr
+    assert cli("identify", back).returncode == 0
+
+
+def test_control_characters_in_names_are_escaped(tmp_path):
+    import sqlite3
+
+    src = tmp_path / "esc.sqlite"
+    con = sqlite3.connect(src)
+    con.execute('CREATE TABLE "evil\x1b[2J\x07" (a INTEGER)')
+    con.commit()
+    con.close()
+    proc = cli("identify", src)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout and "\\x1b" in proc.stdout, proc.stdout
+    bad = tmp_path / "na\x1bme.pkl"
+    bad.write_bytes(b"not a pickle at all")
+    proc = cli(bad, tmp_path / "x.json", "--from", "pickle")
+    assert proc.returncode == 1 and "\x1b" not in proc.stderr and "\\x1b" in proc.stderr, proc.stderr
+
+
+def test_a_dbm_dumb_offset_of_100000_digits_is_a_format_error(tmp_path):
+    (tmp_path / "huge.dat").write_bytes(b"")
+    (tmp_path / "huge.dir").write_text("'k', (" + "9" * 100_000 + ", 1)\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = assert_clean(cli(tmp_path / "huge.dat", out / "o.json"), "huge.dir", out)
+    assert proc.returncode == 1
+
+
+def test_the_file_size_limit_is_a_one_line_error_with_nothing_left(tmp_path):
+    import pickle
+
+    src = tmp_path / "many.pkl"
+    src.write_bytes(pickle.dumps({f"k{i}": "v" * 100 for i in range(50_000)}, 4))
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def limit():
+        _limit()
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    proc = subprocess.run([sys.executable, "-m", "converter", str(src), str(out / "o.json")], capture_output=True,
+                          text=True, timeout=SECONDS, preexec_fn=limit,
+                          env={**os.environ, "CONVERTER_LOAD_PLUGINS": ""})
+    assert_clean(proc, "o.json", out, words=("file-size limit",))
+    assert proc.returncode == 1
+
+
+def test_memory_exhaustion_is_a_one_line_error():
+    import typer
+
+    from converter.cli import _run
+
+    def boom():
+        raise MemoryError
+
+    with pytest.raises(typer.Exit):
+        _run(boom, False)
