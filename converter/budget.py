@@ -55,8 +55,6 @@ class Budget:
     digits: int | None = 100_000
     #: size argument of an allowlisted constructor (``bytearray(n)``, ``bytes(n)``)
     alloc: int | None = 2**28
-    #: bytes of one record read from a store (key plus value)
-    record: int | None = 2**28
     #: keys of one dict, set or key index that share one hash value (hash flooding)
     collisions: int | None = 1_000
 

@@ -992,6 +992,8 @@ def _model(data, label: str, base: int, want_tuples: bool, want_longs: bool) -> 
                 count = code - 0x84
                 items = stack[-count:]
                 del stack[-count:]
+                if len(items) < count or _MARK in items:
+                    raise ValueError("TUPLE1-3 on a MARK")  # the unpickler refuses it too
             depth, work = 1, 1
             for item in items:
                 if type(item) is tuple:

@@ -16,6 +16,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import warnings
 from pathlib import Path
 
 from converter import Format, hookimpl
@@ -59,7 +60,9 @@ def _parse_dir_line(line: str, dirfile: Path, lineno: int):
     if m:
         return m.group(1).encode("latin-1"), int(m.group(2)), int(m.group(3))
     try:
-        key, (pos, size) = ast.literal_eval(line)  # literal_eval only: a .dir line is never run
+        with warnings.catch_warnings():  # a damaged line's invalid escapes: the error says enough
+            warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))
+            key, (pos, size) = ast.literal_eval(line)  # literal_eval only: a .dir line is never run
     except Exception:
         raise FormatError(f"{dirfile}: line {lineno} is not a dbm.dumb index entry: {line[:60]!r}") from None
     if isinstance(key, str):
