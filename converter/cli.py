@@ -7,6 +7,7 @@ rich only when something needs it, the library's modules inside the commands.
 
 import contextlib
 import json
+import re
 import os
 import sys
 import warnings
@@ -127,10 +128,23 @@ app = typer.Typer(
 )
 
 
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _clean(text) -> str:
+    """``text`` with control characters (and lone surrogates from undecodable file names)
+    escaped, so a name from a file cannot drive the terminal."""
+    text = str(text)
+    if _UNPRINTABLE.search(text) is None:
+        return text
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii")
+                            if m.group() < "\ud800" else f"\\u{ord(m.group()):04x}", text)
+
+
 def _fail(exc: BaseException, debug: bool, code: int = 1):
     if debug:
         raise exc
-    err.print(f"convert: error: {exc}", markup=False)
+    err.print(f"convert: error: {_clean(exc)}", markup=False)
     raise typer.Exit(code)
 
 
@@ -143,6 +157,13 @@ def _policy_exit(exc: BaseException):
     elif message:
         err.print(f"convert: error: {message}", markup=False)
     raise typer.Exit(code) from None
+
+
+def _policy_text(exc: BaseException):
+    from .errorpolicy import answer
+
+    known = answer(exc)
+    return known[0] if known else None
 
 
 def _quiet_stdout():
@@ -169,7 +190,7 @@ def _run(fn, debug: bool):
         raise typer.Exit(130) from None
     except (typer.Exit, typer.Abort, SystemExit):
         raise
-    except (OSError, MemoryError) as exc:  # the system said no: the policy words it
+    except (OSError, MemoryError, RecursionError) as exc:  # the system said no: the policy words it
         if debug:
             raise
         _policy_exit(exc)
@@ -196,6 +217,18 @@ def _root(
     """Convert data between Python's persistence formats."""
 
 
+def _budget_option(text):
+    """--budget name=value,... on top of CONVERTER_BUDGET; None when not given."""
+    if text is None:
+        return None
+    from .budget import Budget, from_env
+
+    try:
+        return Budget.parse(text, from_env())
+    except ConverterError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--budget") from None
+
+
 @app.command("convert", help="Convert IN to OUT (formats detected from content and extension).")
 def convert_cmd(
     src: Annotated[Path, typer.Argument(metavar="IN", help="input file (or - for stdin)", show_default=False)],
@@ -217,6 +250,7 @@ def convert_cmd(
     database: Annotated[Optional[str], typer.Option(help="Berkeley DB subdatabase to read")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="read everything, report what the output would refuse or change; write nothing")] = False,
     verify: Annotated[bool, typer.Option("--verify", help="re-read the output and compare every record with the input")] = False,
+    budget: Annotated[Optional[str], typer.Option(help="raise resource limits for a trusted input, e.g. depth=5000,bytes=8G (see README)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, notes or summary")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ):
@@ -231,7 +265,7 @@ def convert_cmd(
     options = Options(
         key_codec=key_codec, value_codec=value_codec, pickle_protocol=pickle_protocol, json_style=json_style,
         allow=tuple(allow or ()), trust=trust, py2_strings=py2_strings, table=table, layout=layout, pk=pk,
-        dbm=dbm, database=database, force=force,
+        dbm=dbm, database=database, force=force, budget=_budget_option(budget),
     )
     if not quiet:
         options.on_note = lambda m: err.print(f"note: {m}", markup=False)
@@ -322,12 +356,13 @@ def verify_cmd(
     table: Annotated[Optional[str], typer.Option(help="SQLite table to read")] = None,
     database: Annotated[Optional[str], typer.Option(help="Berkeley DB subdatabase to read")] = None,
     limit: Annotated[int, typer.Option(help="how many differences to show")] = 10,
+    budget: Annotated[Optional[str], typer.Option(help="raise resource limits for trusted inputs (see README)")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ):
     from .verify import compare, describe_differences
 
     options = Options(key_codec=key_codec, value_codec=value_codec, allow=tuple(allow or ()), trust=trust,
-                      py2_strings=py2_strings, table=table, database=database)
+                      py2_strings=py2_strings, table=table, database=database, budget=_budget_option(budget))
     with _verify_progress(False, None) as progress:
         comparison = _run(lambda: compare(a, b, format_a=format_a, format_b=format_b, options=options,
                                           limit=limit, on_progress=progress), debug)
@@ -356,22 +391,23 @@ def identify_cmd(
             failed = True
             reports.append({"path": str(path), "error": str(exc)})
             if not as_json:
-                err.print(f"convert: error: {exc}", markup=False)
+                err.print(f"convert: error: {_clean(exc)}", markup=False)
             continue
         except Exception as exc:
             if debug:
                 raise
             failed = True
             reports.append({"path": str(path), "error": f"{type(exc).__name__}: {exc}"})
-            err.print(f"convert: error: {path}: {type(exc).__name__}: {exc}", markup=False)
+            err.print(f"convert: error: {_clean(path)}: {_clean(_policy_text(exc) or f'{type(exc).__name__}: {exc}')}",
+                      markup=False)
             continue
         if not as_json:
             r = reports[-1]
-            out.print(f"{r['path']}: {r['format']} ({r['reason']})", markup=False)
+            out.print(_clean(f"{r['path']}: {r['format']} ({r['reason']})"), markup=False)
             for k, v in r.get("details", {}).items():
-                out.print(f"    {k}: {v}", markup=False)
+                out.print(_clean(f"    {k}: {v}"), markup=False)
             for other in r.get("also", []):
-                out.print(f"    also matches: {other}", markup=False)
+                out.print(_clean(f"    also matches: {other}"), markup=False)
     if as_json:
         out.print_json(json.dumps(reports))
     if failed:

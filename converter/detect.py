@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .errors import DetectionError, FormatError
+from .fileio import check_regular
 
 HEAD_SIZE = 4096
 
@@ -15,6 +16,7 @@ def read_head(path: Path) -> bytes:
     """The first bytes of ``path`` (stdin is peeked, not consumed); empty if it is not a file."""
     if str(path) == "-":
         return sys.stdin.buffer.peek(HEAD_SIZE)[:HEAD_SIZE]
+    check_regular(path)
     try:
         with open(path, "rb") as f:
             return f.read(HEAD_SIZE)
@@ -75,6 +77,7 @@ def _names_itself(fmt, path: Path) -> bool:
 
 def detect_input(path: Path, registry, explicit: str | None = None):
     """(format, reason) for an input path."""
+    check_regular(path)
     if explicit:
         return registry.format(explicit), "given with --from"
     head = read_head(path)

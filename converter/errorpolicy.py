@@ -54,6 +54,8 @@ def answer(exc: BaseException) -> tuple[str | None, int] | None:
     """(message or None for a quiet exit, exit status) for a failure the policy knows, else None."""
     if isinstance(exc, BrokenPipeError):
         return None, BROKEN_PIPE
+    if isinstance(exc, RecursionError):
+        return "a value is nested too deeply for this conversion", FAILED
     if isinstance(exc, MemoryError):
         return "out of memory (the input needs more than this machine gives the process)", FAILED
     if isinstance(exc, OSError):

@@ -3,8 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 import sys
 from pathlib import Path
+
+from .errors import FormatError
+
+
+def check_regular(path) -> None:
+    """Refuse an input that is not a regular file (a FIFO, a device such as /dev/zero, a
+    socket), also through a symlink, before anything opens it: open() of a FIFO blocks, and
+    a device never ends. A missing path or a directory is left to the caller to report."""
+    if str(path) == "-":
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+            else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+    raise FormatError(f"{path}: {kind}, not a regular file; only regular files (and - for stdin) are read")
 
 
 @contextlib.contextmanager
@@ -13,6 +34,7 @@ def open_input(path: Path):
     if str(path) == "-":
         yield sys.stdin.buffer
     else:
+        check_regular(path)
         with open(path, "rb") as f:
             yield f
 

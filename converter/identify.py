@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .budget import BudgetError, naming
 from .detect import detect_input, sniff
 from .errors import DetectionError
 from .options import Options
@@ -23,7 +24,10 @@ def identify(path, registry=None) -> dict:
         fmt, reason = detect_input(path, registry)
     details = {}
     if fmt.describe is not None:
-        details = fmt.describe(path, Options(py2_strings="bytes"))
+        try:
+            details = fmt.describe(path, Options(py2_strings="bytes"))
+        except BudgetError as exc:
+            raise naming(exc, path) from None
     return {
         "path": str(path),
         "format": fmt.name,

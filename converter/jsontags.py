@@ -151,6 +151,9 @@ def _int_to_str(n: int) -> str:
         return int.__repr__(n)
     except ValueError:
         pass
+    from converter.budget import check_int_digits
+
+    check_int_digits(n)  # beyond it the conversion is too slow to offer to any input
     if n < 0:
         return "-" + _int_to_str(-n)
     # log10(2) = 0.30103: a digit-count estimate that only sizes the split
@@ -169,14 +172,24 @@ def _int_to_str_digits(n: int, approx_digits: int) -> str:
 
 
 def _str_to_int(text: str) -> int:
-    """int() of decimal text of any length, without tripping the str->int digit limit."""
+    """int() of decimal text of any length (within the budget's digits), without tripping the
+    str->int digit limit."""
+    if len(text) <= _DIGITS_PER_PIECE:
+        return int(text)
+    from converter.budget import check_digit_text
+
+    check_digit_text(len(text))
+    return _str_to_int_pieces(text)
+
+
+def _str_to_int_pieces(text: str) -> int:
     if len(text) <= _DIGITS_PER_PIECE:
         return int(text)
     if text[0] in "+-":
-        value = _str_to_int(text[1:])
+        value = _str_to_int_pieces(text[1:])
         return -value if text[0] == "-" else value
     half = len(text) // 2
-    return _str_to_int(text[:-half]) * 10**half + _str_to_int(text[-half:])
+    return _str_to_int_pieces(text[:-half]) * 10**half + _str_to_int_pieces(text[-half:])
 
 
 # --- strict parsing -----------------------------------------------------------
@@ -655,18 +668,19 @@ _SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 # The budget for shared references (a value whose containers are not shared never meets it):
-# the items written again for shared containers may exceed EXPANSION_LIMIT only while they
-# stay within EXPANSION_FACTOR times the value's distinct items. The pickle writer uses the
-# same rule, as fast-mode pickling also writes a shared container once per use.
-EXPANSION_LIMIT = 1_000_000
-EXPANSION_FACTOR = 100
+# the items written again for shared containers may exceed the budget's ``shared`` limit only
+# while they stay within SHARED_FACTOR times the value's distinct items. The pickle writer uses
+# the same rule, as fast-mode pickling also writes a shared container once per use.
+from converter.budget import SHARED_FACTOR as EXPANSION_FACTOR, active as _active_budget
 
 
 def expansion_message(name: str, distinct: int, repeated: int) -> str:
     """The error for a value whose shared references expand past the budget."""
+    limit = _active_budget().shared
     return (f"{_where(name)}shared references expand to more than {distinct + repeated:,} values "
             f"({distinct:,} distinct), and this output writes each use in full: refused (the limit is "
-            f"{EXPANSION_LIMIT:,} repeated values and {EXPANSION_FACTOR} times the distinct ones)")
+            f"{limit:,} repeated values and {EXPANSION_FACTOR} times the distinct ones; "
+            f"--budget shared=N raises it)")
 
 
 class _Walk:
@@ -678,10 +692,12 @@ class _Walk:
         # A container met again after it was converted is shared: JSON has no references, so
         # it is written again in full. Shared references can make a tiny pickle expand to
         # 10**12 values, so the items written again are counted against a budget (see
-        # EXPANSION_LIMIT); the ids stay valid as the value being walked holds every container.
+        # budget.py); the ids stay valid as the value being walked holds every container.
         self.done = set()
         self.distinct = 0  # items of the containers met for the first time
         self.repeated = 0  # items written again because their container is shared
+        limit = _active_budget().shared
+        self.limit = limit if limit is not None else float("inf")
 
     def enter(self, value, build, slots, slot, children):
         """Convert ``children`` into a list of results, then store build(results) in slots[slot]."""
@@ -690,7 +706,7 @@ class _Walk:
             raise UnsupportedValueError(f"{_where(self.name)}cyclic value cannot be written as JSON")
         if key in self.done:
             self.repeated += len(children)
-            if self.repeated > EXPANSION_LIMIT and self.repeated > EXPANSION_FACTOR * self.distinct:
+            if self.repeated > self.limit and self.repeated > EXPANSION_FACTOR * self.distinct:
                 raise UnsupportedValueError(expansion_message(self.name, self.distinct, self.repeated))
         else:
             self.distinct += len(children)
@@ -1082,7 +1098,19 @@ def _flat_pairs(payload):
     return children
 
 
+def _check_members(members, name):
+    """Keys or members about to be hashed: deep or shared tuples and hash flooding refused
+    first (budget.py), since CPython hashes tuples recursively in C."""
+    from converter import budget
+
+    for member in members:
+        if type(member) is tuple:
+            budget.check_hashable(member, name)
+    budget.check_collisions(members, name)
+
+
 def _build_mapping(cls, results, factory=None):
+    _check_members(results[0::2], "")
     out = cls() if factory is _NO_FACTORY else cls(factory)
     for i in range(0, len(results), 2):
         key = results[i]
@@ -1099,6 +1127,7 @@ _NO_FACTORY = object()
 
 
 def _build_set(cls, results):
+    _check_members(results, "")
     try:
         out = cls(results)
     except TypeError as exc:

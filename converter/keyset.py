@@ -55,7 +55,10 @@ def fingerprint(key) -> int:
         return hash(b"f" + struct.pack("<d", key))
     if key is None:
         return hash(b"None")
+    from . import budget
     from .verify import canonical
+
+    budget.check_hashable(key, "a key")  # depth and shared-tuple work, before anything walks it
 
     return hash(b"c" + canonical(key).encode("utf-8", "surrogatepass"))
 

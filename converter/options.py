@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .budget import Budget
+
 
 @dataclass
 class Options:
@@ -27,6 +29,8 @@ class Options:
     dbm: str | None = None
     database: str | None = None
     force: bool = False
+    # the resource budget (None: the defaults, with CONVERTER_BUDGET applied); see budget.py
+    budget: Budget | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     on_note: Callable[[str], None] | None = None

@@ -3,6 +3,7 @@ into place only after success."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -13,6 +14,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterator
 
+from . import budget as _budget
 from .codecs import decode_records, encode_records
 from .detect import detect_input, detect_output
 from .errors import ConverterError, FormatError, OutputError, RepeatedKey, UnsupportedValueError, restart_in
@@ -58,7 +60,16 @@ def read_records(src, *, from_: str | None = None, options: Options | None = Non
     fmt, _ = detect_input(path, registry, from_)
     if fmt.reader is None:
         raise ConverterError(f"{path}: format {fmt.name} cannot be read")
-    return iter_source(path, fmt, options, registry)
+    records = iter_source(path, fmt, options, registry)
+    return _within(options.budget, records, path)
+
+
+def _within(budget, records, path):
+    with _budget.using(budget):
+        try:
+            yield from records
+        except _budget.BudgetError as exc:
+            raise _budget.naming(exc, path) from None
 
 
 MAX_ATTEMPTS = 8  # conversions started again with a choice changed, at most
@@ -240,6 +251,14 @@ def convert(
     else:
         for k, v in option_fields.items():
             setattr(options, k, v)
+    with _budget.using(options.budget):
+        try:
+            return _convert(src, dst, from_, to, options, registry, on_progress, dry_run)
+        except _budget.BudgetError as exc:
+            raise _budget.naming(exc, src) from None
+
+
+def _convert(src, dst, from_, to, options, registry, on_progress, dry_run) -> Result:
     started = time.perf_counter()
     src_path, dst_path = _as_path(src), _as_path(dst)
     source, source_reason = detect_input(src_path, registry, from_)
@@ -358,6 +377,10 @@ def _remove_stale_scratch(dst: Path) -> None:
             pass  # alive but not ours to signal
 
 
+_OUT_OF_SPACE = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exhausted",
+                 errno.EFBIG: "the file-size limit was reached (ulimit -f)"}
+
+
 def _write_atomically(sink, dst: Path, records, options, before_commit=None) -> None:
     """Write into a fresh directory beside ``dst`` and rename every file into place at the end.
 
@@ -380,6 +403,10 @@ def _write_atomically(sink, dst: Path, records, options, before_commit=None) -> 
                 raise OutputError(f"{clash[0]}: output exists; use --force to replace it")
         for m in made:
             os.replace(m, dst.parent / m.name)
+    except OSError as exc:
+        if exc.errno in _OUT_OF_SPACE:
+            raise OutputError(f"{dst}: {_OUT_OF_SPACE[exc.errno]} ({exc.strerror}); nothing was written") from None
+        raise
     except ConverterError as exc:
         # errors raised by a writer name the temporary file; name the user's output instead
         text = str(exc).replace(str(tmpdir / dst.name), str(dst))

@@ -114,10 +114,21 @@ class _Bad(Exception):
 
 
 class _ScanInfo:
-    __slots__ = ("end", "has_string", "ext_at", "persid_at")
+    __slots__ = ("end", "has_string", "ext_at", "persid_at", "big", "tuples", "longs")
 
-    def __init__(self, end: int, has_string: bool, ext_at: int, persid_at: int):
+    def __init__(self, end: int, has_string: bool, ext_at: int, persid_at: int,
+                 big: bool = False, tuples: int = 0, longs: int = 0):
         self.end, self.has_string, self.ext_at, self.persid_at = end, has_string, ext_at, persid_at
+        # for the resource budget: a string/bytes argument of _BIG_STRING bytes or more was
+        # met; how many tuple-building opcodes (TUPLE, TUPLE1-3) and ints whose hash is not
+        # their value (LONG arguments of 8 bytes or more) there are
+        self.big, self.tuples, self.longs = big, tuples, longs
+
+
+_BIG_STRING = 1 << 12
+_TUPLE_OPS = frozenset((0x74, 0x85, 0x86, 0x87))  # TUPLE, TUPLE1, TUPLE2, TUPLE3
+_LONG1, _LONG4 = 0x8A, 0x8B
+_INT_LINE_OPS = frozenset(map(ord, "IL"))  # INT, LONG (protocol 0 text)
 
 
 def _scan(buf, pos: int, more) -> _ScanInfo:
@@ -131,7 +142,8 @@ def _scan(buf, pos: int, more) -> _ScanInfo:
     kinds, sizes = _KIND, _SIZE
     start = pos
     n = len(buf)
-    has_string = False
+    has_string = big = False
+    tuples = longs = 0
     ext_at = persid_at = -1
     while True:
         if pos >= n:
@@ -144,9 +156,11 @@ def _scan(buf, pos: int, more) -> _ScanInfo:
         pos += 1
         if kind == _NOARG:
             if code == _STOP:
-                return _ScanInfo(pos, has_string, ext_at, persid_at)
+                return _ScanInfo(pos, has_string, ext_at, persid_at, big, tuples, longs)
             if code == 0x51 and persid_at < 0:  # BINPERSID
                 persid_at = op
+            elif code in _TUPLE_OPS:
+                tuples += 1
         elif kind == _FIXED:
             pos += sizes[code]
             if pos > n:
@@ -168,6 +182,11 @@ def _scan(buf, pos: int, more) -> _ScanInfo:
                     if n == old:
                         raise _Cut(op, code)
                     nl = buf.find(b"\n", old)
+                if nl - pos > 18:
+                    if code in _INT_LINE_OPS:
+                        longs += 1
+                    elif nl - pos >= _BIG_STRING:
+                        big = True
                 if code == _PUT and nl - pos > 6:
                     try:
                         index = int(buf[pos:nl])
@@ -191,6 +210,11 @@ def _scan(buf, pos: int, more) -> _ScanInfo:
             length = int.from_bytes(buf[pos:pos + width], "little", signed=kind == _LEN4S)
             if length < 0:
                 raise _Bad(op, f"{_OPNAME[code]} has a negative length")
+            if length >= 8:
+                if code == _LONG1 or code == _LONG4:
+                    longs += 1
+                elif length >= _BIG_STRING:
+                    big = True
             pos += width + length
             if pos > n:
                 n = more(pos, False)
@@ -207,7 +231,7 @@ def _scan(buf, pos: int, more) -> _ScanInfo:
 
 _STEP = [0] * 256  # opcode -> its whole size, for fixed-size opcodes that need no check (else 0)
 for _c in range(256):
-    if _KIND[_c] == _NOARG and _c not in (_STOP, 0x51):  # not STOP, not BINPERSID
+    if _KIND[_c] == _NOARG and _c not in (_STOP, 0x51) and _c not in _TUPLE_OPS:
         _STEP[_c] = 1
     elif _KIND[_c] == _FIXED and _c not in _EXT_OPS and _c != _LONG_BINPUT:
         _STEP[_c] = 1 + _SIZE[_c]
@@ -220,7 +244,7 @@ class _GiveUp(Exception):
 def _walk(buf, pos: int, start: int, state: list):
     """Walk opcodes from buf[pos] (an opcode boundary) as _scan does; ``start`` is the pickle's start.
 
-    ``state`` is [has_string, ext_at, persid_at], updated as _scan would. Returns
+    ``state`` is [has_string, ext_at, persid_at, big, tuples, longs], updated as _scan would. Returns
     (position after the STOP, True), or (the start of the first opcode that is not complete
     in buf, False): read more and call again from there. Raises _GiveUp where _scan would
     raise _Bad, or would check more than this does (a long PUT argument).
@@ -245,7 +269,9 @@ def _walk(buf, pos: int, start: int, state: list):
             if kind == _NOARG:
                 if code == _STOP:
                     return pos + 1, True
-                if state[2] < 0:  # BINPERSID
+                if code in _TUPLE_OPS:
+                    state[4] += 1
+                elif state[2] < 0:  # BINPERSID
                     state[2] = pos
                 pos += 1
             elif kind == _FIXED:  # EXT1/2/4, LONG_BINPUT
@@ -266,6 +292,11 @@ def _walk(buf, pos: int, start: int, state: list):
                     return pos, False
                 if code == _PUT and nl - pos - 1 > 6:
                     raise _GiveUp
+                if nl - pos > 19:
+                    if code in _INT_LINE_OPS:
+                        state[5] += 1
+                    elif nl - pos > _BIG_STRING:
+                        state[3] = True
                 if code in _STRING_OPS:
                     state[0] = True
                 elif code == 0x50 and state[2] < 0:  # PERSID
@@ -285,6 +316,11 @@ def _walk(buf, pos: int, start: int, state: list):
                     return pos, False
                 if code in _STRING_OPS:
                     state[0] = True
+                if length >= 8:
+                    if code == _LONG1 or code == _LONG4:
+                        state[5] += 1
+                    elif length >= _BIG_STRING:
+                        state[3] = True
                 pos = end
     except IndexError:
         # past the end: if the last opcode ran over it, that opcode (at prev) is not complete
@@ -293,12 +329,12 @@ def _walk(buf, pos: int, start: int, state: list):
 
 def _scan_complete(buf, start: int = 0) -> _ScanInfo | None:
     """_scan's answer for a pickle that is whole in buf, by the fast walk; None if it gives up."""
-    state = [False, -1, -1]
+    state = [False, -1, -1, False, 0, 0]
     try:
         end, done = _walk(buf, start, start, state)
     except _GiveUp:
         return None
-    return _ScanInfo(end, state[0], state[1], state[2]) if done else None
+    return _ScanInfo(end, *state) if done else None
 
 
 def _cut_message(cut: _Cut, base: int) -> str:
@@ -494,10 +530,13 @@ class _Reconstructor:
             raise UnsafePickleError(
                 f"{_what()}: refused copyreg._reconstructor for class {_describe(cls)} with base "
                 f"{_describe(base)}; --allow the class to permit it, or {_TRUST_HINT}")
-        real_base = object if base is _OBJECT else base
+        real_base = object if base is _OBJECT else _REAL.get(base, base)
+        cls = _REAL.get(cls, cls)
         if not issubclass(cls, real_base):
             raise FormatError(f"{_what()}: copyreg._reconstructor: {_describe(cls)} is not a "
                               f"subclass of {_describe(base)}")
+        if real_base in _STAND_IN:  # base.__new__/__init__(obj, state): a size or an iterable
+            _check_args(real_base.__name__, (state,))
         return copyreg._reconstructor(cls, real_base, state)
 
 
@@ -568,7 +607,82 @@ class _BytesBytearray:
     def __call__(self, *args):
         if len(args) >= 2 and isinstance(args[1], bytes):
             args = (args[0], args[1].decode("ascii")) + args[2:]
-        return bytearray(*args)
+        return _STAND_IN[bytearray](*args)
+
+
+# --- constructors whose arguments are sizes or lazy iterables ----------------------------
+#
+# bytearray(10**9), list(range(2**40)) or deque(range(2**62), 0) are a few bytes of pickle and
+# gigabytes (or hours) of work once called. Each such allowlisted type is handed out as a
+# stand-in subclass whose __new__ checks the arguments against the resource budget first and
+# then returns an instance of the real type (so REDUCE, NEWOBJ and copyreg._reconstructor all
+# pass through the check, and no instance of the stand-in ever exists). Tuples made here are
+# also checked for hashing depth, like the ones the opcode scan checks.
+
+def _lazy_length(arg) -> int | None:
+    """How many items a lazy iterable argument will produce (only range is lazy here)."""
+    if type(arg) is range:
+        step = arg.step
+        span = arg.stop - arg.start
+        count = (span + step - (1 if step > 0 else -1)) // step
+        return max(count, 0)
+    return None
+
+
+def _check_args(name: str, args) -> None:
+    from converter import budget
+
+    what = _what()
+    for arg in args[:2]:
+        if type(arg) is int and name in ("bytes", "bytearray"):
+            budget.check("alloc", arg, what, f"{name}({{amount:,}}) asks for {{amount:,}} bytes")
+        count = _lazy_length(arg)
+        if count is not None:
+            budget.check("items", count, what, f"{name}() of a range of {{amount:,}} items")
+
+
+def _checked_type(real: type):
+    name = real.__name__
+
+    def __new__(cls, *args, **kwargs):
+        _check_args(name, args)
+        args = tuple(_REAL.get(a, a) if type(a) is _Sealed else a for a in args)
+        if hashes and args and type(args[0]) in (list, tuple):
+            from converter import budget
+
+            members = args[0] if real is not dict else [p[0] for p in args[0] if type(p) is tuple and p]
+            for member in members:
+                if type(member) is tuple:
+                    budget.check_hashable(member, _what())  # before anything hashes them
+            budget.check_collisions(members, _what())
+        obj = real(*args, **kwargs)
+        if real is tuple and tuple in map(type, obj):
+            # the pickler writes tuples with TUPLE opcodes, never as tuple() calls; the model
+            # of the stack (_model) cannot see into these, so they may not nest
+            raise UnsafePickleError(f"{_what()}: refused a call of builtins.tuple with tuples inside "
+                                    f"(the pickler never writes one); {_TRUST_HINT}")
+        return obj
+
+    hashes = real in (set, frozenset, dict, collections.OrderedDict)
+
+    return _Sealed(name, (real,), {"__new__": __new__, "__slots__": (),
+                                   "__module__": real.__module__, "__qualname__": real.__qualname__})
+
+
+class _Sealed(type):
+    """The stand-ins' metaclass: like the built-in types, they cannot be changed (BUILD)."""
+
+    def __setattr__(cls, name, value):
+        raise TypeError(f"cannot set attributes of {cls.__qualname__}")
+
+    def __delattr__(cls, name):
+        raise TypeError(f"cannot delete attributes of {cls.__qualname__}")
+
+
+_SIZED = (bytes, bytearray, list, tuple, set, frozenset, dict, collections.OrderedDict,
+          collections.defaultdict, collections.deque)
+_STAND_IN = {real: _checked_type(real) for real in _SIZED}
+_REAL = {stand_in: real for real, stand_in in _STAND_IN.items()}
 
 
 _PLAIN_TYPES = {
@@ -582,7 +696,7 @@ _PLAIN_TYPES = {
 
 # (module, name) -> the object find_class returns. Exact pairs only, never a module.
 _TABLE: dict[tuple[str, str], Any] = {
-    (module, cls.__name__): cls for module, classes in _PLAIN_TYPES.items() for cls in classes}
+    (module, cls.__name__): _STAND_IN.get(cls, cls) for module, classes in _PLAIN_TYPES.items() for cls in classes}
 _TABLE[("builtins", "object")] = _OBJECT
 _TABLE[("_codecs", "encode")] = _Encode()
 _TABLE[("copyreg", "_reconstructor")] = _Reconstructor()
@@ -790,9 +904,261 @@ class _TrustingUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+# --------------------------------------------------------------------------------------
+# The resource budget, before and after the C unpickler builds anything
+# --------------------------------------------------------------------------------------
+#
+# The C unpickler hashes dict keys and set members as it builds them, and CPython hashes a
+# tuple by hashing its items, recursively, in C: a tuple nested a million deep crashes the
+# process, and a tuple made of shared tuples takes exponential time. Ints hash to their value
+# modulo 2**61 - 1, so a dict of many ints sharing one hash takes quadratic time. Neither can
+# be stopped once load() runs, so a pickle with more than one tuple opcode, or with many big
+# ints, is first walked once more with a model of the unpickler's stack (_model). A pickle
+# with no such opcodes (the usual record of scalars) costs nothing extra.
+
+_MODEL_OPS: dict[int, tuple] = {}  # opcode -> (items below the mark it takes, or -1 if no mark; items taken; items made)
+for _op in pickletools.opcodes:
+    _before = _op.stack_before
+    if pickletools.markobject in _before:
+        _MODEL_OPS[ord(_op.code)] = (_before.index(pickletools.markobject), 0, len(_op.stack_after))
+    else:
+        _MODEL_OPS[ord(_op.code)] = (-1, len(_before), len(_op.stack_after))
+_MARK = None
+_HASHING_OPS = frozenset((0x73, 0x75, 0x64, 0x90, 0x91))  # SETITEM, SETITEMS, DICT, ADDITEMS, FROZENSET
+_PAIR_OPS = frozenset((0x75, 0x64))
+_GET_OPS = {ord("g"): None, ord("h"): 1, ord("j"): 4}
+_PUT_OPS = {ord("p"): None, ord("q"): 1, ord("r"): 4}
+
+
+def _model(data, label: str, base: int, want_tuples: bool, want_longs: bool) -> None:
+    """Walk the stack of one complete pickle as the unpickler would build it, keeping per item
+    only the work of hashing it (tuples: 1 + their items' work, and their depth; a big int:
+    its size in words). Refuses a tuple past the budget's depth, or whose hash work passes
+    both hash_work and the work its own opcodes account for (shared tuples), and ints that
+    share hash values past the collision limit."""
+    from converter import budget
+
+    limits = budget.active()
+    depth_limit, work_limit, collisions = limits.depth, limits.hash_work, limits.collisions
+    kinds, sizes, ops = _KIND, _SIZE, _MODEL_OPS
+    stack: list = []  # None: a MARK; an int: hash work of a non-tuple; (depth, work): a tuple
+    memo: dict = {}
+    own = 0  # items of every tuple made so far: the work hashing them costs without sharing
+    hashes: dict = {}  # big int hash -> [first value, other values seen]
+    where = lambda at: f"{label}: at byte {at + base}"  # noqa: E731
+    pos, n = 0, len(data)
+    push_step, append = _PUSH_STEP, stack.append
+    while pos < n:
+        code = data[pos]
+        step = push_step[code]
+        if step:  # the common opcodes: a scalar (or an empty container) of fixed size
+            append(1)
+            pos += step
+            continue
+        if code == 0x8C or code == 0x43:  # SHORT_BINUNICODE, SHORT_BINBYTES
+            append(1)
+            pos += 2 + data[pos + 1]
+            continue
+        if code == 0x94:  # MEMOIZE
+            if stack:
+                memo[len(memo)] = stack[-1]
+            pos += 1
+            continue
+        op = pos
+        kind = kinds[code]
+        pos += 1
+        arg_start = pos
+        if kind == _FIXED:
+            pos += sizes[code]
+        elif kind == _LINE or kind == _LINE2:
+            pos = data.index(b"\n", pos) + 1
+            if kind == _LINE2:
+                pos = data.index(b"\n", pos) + 1
+        elif kind != _NOARG:
+            width = sizes[code]
+            length = int.from_bytes(data[pos:pos + width], "little", signed=kind == _LEN4S)
+            arg_start = pos + width
+            pos = arg_start + length
+        if code == _STOP:
+            return
+        if code in _TUPLE_OPS:
+            if code == 0x74:  # TUPLE: the items since the MARK
+                m = len(stack) - 1
+                while stack[m] is not _MARK:
+                    m -= 1
+                items = stack[m + 1:]
+                del stack[m:]
+            else:
+                count = code - 0x84
+                items = stack[-count:]
+                del stack[-count:]
+                if len(items) < count or _MARK in items:
+                    raise ValueError("TUPLE1-3 on a MARK")  # the unpickler refuses it too
+            depth, work = 1, 1
+            for item in items:
+                if type(item) is tuple:
+                    depth = max(depth, item[0] + 1)
+                    work += item[1]
+                else:
+                    work += item
+            own += len(items) + 1
+            stack.append((depth, work))
+            continue
+        if code in _HASHING_OPS:  # keys or members about to be hashed
+            if code == 0x73:  # SETITEM
+                hashed = stack[-2:-1]
+            else:
+                m = len(stack) - 1
+                while stack[m] is not _MARK:
+                    m -= 1
+                hashed = stack[m + 1::2] if code in _PAIR_OPS else stack[m + 1:]
+            for item in hashed:
+                if type(item) is not tuple:
+                    continue
+                depth, work = item
+                if depth_limit is not None and depth > depth_limit:
+                    raise budget.refuse(where(op), f"a tuple nested more than {depth_limit:,} deep is a key or "
+                                                   f"member (hashing it would crash the interpreter)",
+                                        "depth", depth_limit)
+                if work_limit is not None and work > work_limit and work > own:
+                    raise budget.refuse(where(op), f"a key or member made of shared tuples would take "
+                                                   f"{work:,} steps to hash", "hash_work", work_limit)
+        if code == _LONG1 or code == _LONG4 or (kind == _LINE and code in _INT_LINE_OPS):
+            if kind == _LINE:
+                text = data[arg_start:pos - 1].rstrip(b"L")
+                size = len(text) // 19 + 1
+                value = None
+                if want_longs and 18 < len(text) < 1000:
+                    try:
+                        value = int(text)
+                    except ValueError:
+                        value = None
+            else:
+                size = (pos - arg_start) // 8 + 1
+                value = int.from_bytes(data[arg_start:pos], "little", signed=True) if want_longs else None
+            if value is not None and not -(2**61) < value < 2**61:
+                entry = hashes.setdefault(hash(value), [value, 0])
+                if value != entry[0]:
+                    entry[1] += 1
+                    if collisions is not None and entry[1] > collisions:
+                        raise budget.refuse(where(op), f"more than {collisions:,} ints that share one "
+                                                       f"hash value (hash flooding)", "collisions", collisions)
+            stack.append(size)
+            continue
+        if code in _GET_OPS:
+            width = _GET_OPS[code]
+            index = int(data[arg_start:pos - 1]) if width is None else int.from_bytes(data[arg_start:pos], "little")
+            stack.append(memo.get(index, 1))
+            continue
+        if code in _PUT_OPS:
+            width = _PUT_OPS[code]
+            index = int(data[arg_start:pos - 1]) if width is None else int.from_bytes(data[arg_start:pos], "little")
+            if stack:
+                memo[index] = stack[-1]
+            continue
+        if code == 0x94:  # MEMOIZE
+            if stack:
+                memo[len(memo)] = stack[-1]
+            continue
+        if code == 0x28:  # MARK
+            stack.append(_MARK)
+            continue
+        if code == 0x32:  # DUP
+            if stack:
+                stack.append(stack[-1])
+            continue
+        below, taken, made = ops[code]
+        if below >= 0:
+            m = len(stack) - 1
+            while m >= 0 and stack[m] is not _MARK:
+                m -= 1
+            del stack[max(m - below, 0):]
+        elif taken:
+            del stack[-taken:]
+        if made:
+            stack.extend([1] * made)
+
+
+_PUSH_STEP = [0] * 256
+for _op in pickletools.opcodes:
+    _c = ord(_op.code)
+    if (not _op.stack_before and len(_op.stack_after) == 1 and _op.stack_after[0] is not pickletools.markobject
+            and _KIND[_c] in (_NOARG, _FIXED) and _c not in _GET_OPS and _c not in _EXT_OPS
+            and _c not in _PERSID_OPS):
+        _PUSH_STEP[_c] = 1 + (_SIZE[_c] if _KIND[_c] == _FIXED else 0)
+
+
+def _check_before_load(data, info: _ScanInfo, label: str, base: int) -> None:
+    from converter import budget
+
+    limits = budget.active()
+    want_tuples = info.tuples >= 2 and (limits.depth is not None or limits.hash_work is not None)
+    want_longs = limits.collisions is not None and info.longs > limits.collisions
+    if want_tuples or want_longs:
+        try:
+            _model(data, label, base, want_tuples, want_longs)
+        except (IndexError, ValueError):
+            # the model met a stack the real unpickler would refuse too: load() says what
+            pass
+
+
+def _check_after_load(obj, size: int, label: str) -> None:
+    """Refuse a value whose strings and bytes, counted once per use, pass its pickle's own
+    size by more than the budget's bytes (100 records sharing one 50 MB bytes object would
+    write 5 GB). The walk counts containers once per use as the writers do, and stops where
+    shared containers alone would make the writers refuse."""
+    from converter import budget
+
+    limits = budget.active()
+    if limits.bytes is None:
+        return
+    allowed = size + limits.bytes
+    shared_limit = limits.shared
+    sized = (str, bytes, bytearray)
+    total = distinct = repeated = 0
+    seen: set = set()
+    stack = [obj]
+    pop, push = stack.pop, stack.append
+    while stack:
+        x = pop()
+        kind = type(x)
+        if kind in sized:
+            total += len(x)
+            if total > allowed:
+                raise budget.refuse(label, f"its strings and bytes expand to more than {allowed:,} bytes "
+                                           f"(shared objects counted once per use)", "bytes", limits.bytes)
+            continue
+        if kind is dict or kind is collections.OrderedDict or kind is collections.defaultdict:
+            items = [*x.keys(), *x.values()]
+        elif kind in (list, tuple, set, frozenset, collections.deque):
+            items = x
+        else:
+            continue
+        if id(x) in seen:
+            repeated += len(items)
+            if shared_limit is not None and repeated > shared_limit and repeated > 100 * distinct:
+                return  # the writers refuse this by its shared containers, or keep the sharing
+        else:
+            seen.add(id(x))
+            distinct += len(items)
+        for item in items:
+            if type(item) in sized:
+                total += len(item)
+            elif type(item) not in _SCALAR_KINDS:
+                push(item)
+        if total > allowed:
+            raise budget.refuse(label, f"its strings and bytes expand to more than {allowed:,} bytes "
+                                       f"(shared objects counted once per use)", "bytes", limits.bytes)
+
+
+_SCALAR_KINDS = frozenset((int, float, bool, type(None), complex))
+
+
 def _unpickle(data, info: _ScanInfo, policy: _Policy, what: str, base: int = 0):
     """Build the objects of one complete pickle (data ends with its STOP)."""
     label = what or "pickle"
+    if info.tuples >= 2 or info.longs:
+        _check_before_load(data, info, label, base)
     if not policy.trust:
         if info.ext_at >= 0:
             raise UnsafePickleError(
@@ -831,6 +1197,8 @@ def _unpickle(data, info: _ScanInfo, policy: _Policy, what: str, base: int = 0):
     finally:
         _CURRENT.reset(token)
     _check_py2_strings(load, label)
+    if info.big:
+        _check_after_load(obj, info.end, label)
     return obj
 
 
@@ -942,13 +1310,13 @@ class _Reader:
         info = None
         if not self.exact:
             # the fast walk, resumed after each read; on anything unusual _scan takes over
-            state = [False, -1, -1]
+            state = [False, -1, -1, False, 0, 0]
             pos = 0
             try:
                 while True:
                     pos, done = _walk(self.buf, pos, 0, state)
                     if done:
-                        info = _ScanInfo(pos, state[0], state[1], state[2])
+                        info = _ScanInfo(pos, *state)
                         break
                     n = len(self.buf)
                     if self.more(n + 1, False) == n:

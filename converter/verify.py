@@ -37,9 +37,15 @@ def canonical(value) -> str:
     """A text that is equal for equal values of equal types (1, 1.0 and True differ; NaN == NaN)."""
     from .jsontags import encode
 
+    from .budget import BudgetError
+
     try:
         encoded = encode(value)
-    except ConverterError:
+    except BudgetError:
+        raise
+    except ConverterError as exc:
+        if "shared references expand" in str(exc):
+            raise  # repr() of the value would expand it all the same
         return "repr:" + repr(value)
     try:
         return json.dumps(_sorted(encoded), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -169,11 +175,16 @@ def _fill(path, fmt, options, registry, scratch: Path, side: str, progress) -> t
         buckets = _Buckets(scratch, f"{side}{len(attempts)}-")
         attempts.append(buckets)
         n = 0
-        for _, kd, vd in digested(read_records(path, from_=fmt, options=options, registry=registry)):
-            buckets.add(kd, vd)
-            n += 1
-            if progress is not None and not n % BATCH:
-                progress(n)
+        try:
+            for _, kd, vd in digested(read_records(path, from_=fmt, options=options, registry=registry)):
+                buckets.add(kd, vd)
+                n += 1
+                if progress is not None and not n % BATCH:
+                    progress(n)
+        except ConverterError as exc:  # the budget's refusals in the canonical form: name the store
+            if str(path) in str(exc):
+                raise
+            raise type(exc)(f"{path}: after record #{n}: {exc}") from exc
         return n, buckets
 
     return with_restarts(attempt, options, str(path) != "-", f"reading {path}")

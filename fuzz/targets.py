@@ -35,9 +35,10 @@ class Target:
     read: str | None = None
     companions: list[Path] = field(default_factory=list)
     options: dict = field(default_factory=dict)
+    data: list[bytes] = field(default_factory=list)  # seeds made here, not read from a file
 
     def seed_bytes(self) -> list[bytes]:
-        return [p.read_bytes() for p in self.seeds if p.is_file()]
+        return [p.read_bytes() for p in self.seeds if p.is_file()] + list(self.data)
 
 
 def _f(*names):
@@ -70,6 +71,57 @@ TARGETS: dict[str, Target] = {
     "db_dump": Target("db_dump", "in.txt", _f("bdb/dump_print.txt", "bdb/dump_bytevalue.txt")),
     "db_dump-multi": Target("db_dump", "in.txt", _f("bdb/dump_multi.txt"), options={"database": "beta"}),
 }
+
+
+# --- the resource budget's paths -----------------------------------------------------------
+#
+# Small versions of the hostile inputs of tests/test_budget.py, read under a small budget so
+# that mutations land on both sides of every limit quickly: constructor sizes, lazy ranges,
+# deep and shared tuple keys, ints sharing one hash, big ints, shared big strings.
+
+def _small_budget():
+    from converter.budget import Budget
+
+    return Budget(bytes=1 << 16, items=1000, shared=5000, depth=40, hash_work=5000, digits=500,
+                  alloc=1 << 14, collisions=20)
+
+
+def _long(n: int) -> bytes:
+    raw = n.to_bytes((n.bit_length() + 8) // 8, "little", signed=True)
+    return b"\x8a" + bytes([len(raw)]) + raw
+
+
+def _g(module: str, name: str) -> bytes:
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def _rec(ops: bytes) -> bytes:
+    return b"\x80\x02}X\x01\x00\x00\x00k" + ops + b"s."
+
+
+_P61 = 2**61 - 1
+BUDGET_PICKLES = [
+    _rec(_g("__builtin__", "bytearray") + _long(1 << 15) + b"\x85R"),
+    _rec(_g("__builtin__", "list") + _g("__builtin__", "xrange") + _long(5000) + b"\x85R\x85R"),
+    _rec(_g("collections", "deque") + b"(" + _g("__builtin__", "xrange") + _long(2**62) + b"\x85RK\x00tR"),
+    _rec(_g("copy_reg", "_reconstructor") + _g("__builtin__", "bytearray") * 2 + _long(1 << 15) + b"\x87R"),
+    b"\x80\x02}K\x01" + b"\x85" * 60 + b"K\x01s.",  # a tuple key 60 deep
+    b"\x80\x02}K\x01\x85" + b"2\x86" * 16 + b"K\x01s.",  # a key of shared tuples
+    b"\x80\x02}(" + b"".join(_long(i * _P61) + b"K\x00" for i in range(1, 40)) + b"u.",  # hash flooding
+    b"\x80\x04\x8f(" + b"".join(_long(i * _P61) for i in range(1, 40)) + b"\x90.",
+    _rec(b"\x8b" + (800).to_bytes(4, "little") + b"\x07" * 800),  # an int of ~1,900 digits
+    b"\x80\x04]\x94(X" + (5000).to_bytes(4, "little") + b"y" * 5000 + b"\x94" + b"h\x01" * 30 + b"e.",
+]
+BUDGET_JSON = [
+    ('{"$dict": [[' + '{"$tuple": [' * 60 + "1" + "]}" * 60 + ", 1]]}").encode(),
+    ('{"k": {"$set": [' + ", ".join(str(i * _P61) for i in range(1, 40)) + "]}}").encode(),
+    ('{"k": 1' + "0" * 800 + "}").encode(),
+    ('{"k": {"$int": "1' + "0" * 800 + '"}}').encode(),
+]
+
+
+TARGETS["pickle-budget"] = Target("pickle", "in.pkl", [], data=BUDGET_PICKLES, options={"budget": "small"})
+TARGETS["json-budget"] = Target("json", "in.json", [], data=BUDGET_JSON, options={"budget": "small"})
 
 
 def json_seeds(workdir: Path) -> dict[str, list[bytes]]:
@@ -108,8 +160,7 @@ def run(name: str, data: bytes, workdir: Path, seconds: float = 0) -> int:
     Raises ConverterError for bad input (the allowed outcome), Hang after ``seconds`` (0: no
     limit; needs the main thread), anything else is a bug.
     """
-    from converter.codecs import decode_records
-    from converter.options import Options
+    from converter.budget import using
     from converter.registry import get_registry
 
     target = TARGETS[name]
@@ -122,24 +173,35 @@ def run(name: str, data: bytes, workdir: Path, seconds: float = 0) -> int:
     path = workdir / (target.read or target.member)
     registry = get_registry()
     fmt = registry.format(target.fmt)
+    fields = dict(target.options)
+    if fields.get("budget") == "small":
+        fields["budget"] = _small_budget()
     if seconds:
         old = signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        n = 0
-        for _ in fmt.reader(path, Options(**target.options)):
-            n += 1
-        if fmt.kv:  # again as convert reads it: through the codecs (pickles unpickled safely)
-            options = Options(**target.options)
-            records = decode_records(fmt.reader(path, options), registry, options, str(path),
-                                     fmt.key_codec, fmt.value_codec)
-            for _ in records:
-                n += 1
-        return n
+        with using(fields.get("budget")):
+            return _read_all(fmt, path, fields, registry)
     finally:
         if seconds:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
+
+
+def _read_all(fmt, path, fields, registry) -> int:
+    from converter.codecs import decode_records
+    from converter.options import Options
+
+    n = 0
+    for _ in fmt.reader(path, Options(**fields)):
+        n += 1
+    if fmt.kv:  # again as convert reads it: through the codecs (pickles unpickled safely)
+        options = Options(**fields)
+        records = decode_records(fmt.reader(path, options), registry, options, str(path),
+                                 fmt.key_codec, fmt.value_codec)
+        for _ in records:
+            n += 1
+    return n
 
 
 os.environ.setdefault("CONVERTER_LOAD_PLUGINS", "")

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from converter import Format, hookimpl
@@ -47,8 +48,9 @@ def _sniff_dumb(head, path):
     return None
 
 
-# the usual line, a quoted key without escapes: no need for the (slow) literal parser
-_PLAIN_DIR_LINE = re.compile(r"'([^'\\]*)', \((\d+), (\d+)\)\Z")
+# the usual line, a quoted key without escapes: no need for the (slow) literal parser; offsets
+# of more digits than any file offset has go to literal_eval, which refuses them
+_PLAIN_DIR_LINE = re.compile(r"'([^'\\]*)', \((\d{1,19}), (\d{1,19})\)\Z")
 
 
 def _parse_dir_line(line: str, dirfile: Path, lineno: int):
@@ -57,7 +59,9 @@ def _parse_dir_line(line: str, dirfile: Path, lineno: int):
     if m:
         return m.group(1).encode("latin-1"), int(m.group(2)), int(m.group(3))
     try:
-        key, (pos, size) = ast.literal_eval(line)  # literal_eval only: a .dir line is never run
+        with warnings.catch_warnings():  # a damaged line's invalid escapes: the error says enough
+            warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))
+            key, (pos, size) = ast.literal_eval(line)  # literal_eval only: a .dir line is never run
     except Exception:
         raise FormatError(f"{dirfile}: line {lineno} is not a dbm.dumb index entry: {line[:60]!r}") from None
     if isinstance(key, str):
@@ -188,7 +192,7 @@ def _wal_mode(path: Path) -> bool:
 def _quote_uri(path: Path) -> str:
     from urllib.parse import quote
 
-    return quote(str(Path(path).absolute()))
+    return quote(os.fsencode(Path(path).absolute()))  # bytes: a name that is not UTF-8 works too
 
 
 def sqlite_tables(path: Path) -> dict[str, list[tuple[str, str]]]:

@@ -83,7 +83,7 @@ class _StreamingPickler(pickle.Pickler):
 
 # Writing shared sub-objects once per use lets a tiny pickle expand without bound (a list of
 # 10 references to a list of 10 references... 12 levels: 10**12 items), so a record's shared
-# containers are counted against the same budget as JSON output (jsontags.EXPANSION_LIMIT).
+# containers are counted against the same budget as JSON output (budget.py's shared).
 # Protocols 4 and 5 write 64 KiB frames to the file as they go: only a record whose pickle
 # grows past CHECK_BYTES is walked to count them, so the usual record costs nothing. Protocols
 # 0-3 have no frames (the C pickler writes everything at the end), so there every record that
@@ -160,8 +160,11 @@ def _check_expansion(key, value):
     Walks the value as fast-mode pickling does (a shared container once per use), so the walk
     itself stops within the budget. A cycle is left for the pickler to refuse.
     """
-    from converter.jsontags import EXPANSION_FACTOR, EXPANSION_LIMIT, expansion_message
+    from converter.budget import SHARED_FACTOR, active
+    from converter.jsontags import expansion_message
 
+    limit = active().shared
+    limit = float("inf") if limit is None else limit
     seen, active = set(), set()
     distinct = repeated = 0
     stack = [(value, False)]
@@ -175,7 +178,7 @@ def _check_expansion(key, value):
             continue
         if id(obj) in seen:
             repeated += len(obj)
-            if repeated > EXPANSION_LIMIT and repeated > EXPANSION_FACTOR * distinct:
+            if repeated > limit and repeated > SHARED_FACTOR * distinct:
                 raise _Expansion(expansion_message(f"record {key!r}", distinct, repeated))
         else:
             seen.add(id(obj))

@@ -16,6 +16,7 @@ conversion; fields added to hold the record key are reported.
 
 from __future__ import annotations
 
+import os
 from itertools import chain, islice
 from pathlib import Path
 
@@ -209,8 +210,9 @@ def _write(path, records, options):
         raise UnsupportedValueError(f"--layout must be auto, table or kv, not {layout!r}")
     if layout == "auto":
         layout = "table" if sample and all(_table_like(v) for _, v in sample) else "kv"
-    table = options.table or Path(path).stem or "data"
-    con = sqlite3.connect(str(path), isolation_level=None)
+    # a file name that is not UTF-8 names a table whose undecodable bytes become U+FFFD
+    table = options.table or Path(path).stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace") or "data"
+    con = sqlite3.connect(os.fsencode(path), isolation_level=None)  # bytes: any file name
     try:
         # the output is a temporary file until it is renamed into place, so bulk settings are safe
         con.execute("PRAGMA journal_mode = OFF")

@@ -381,7 +381,7 @@ def test_other_pythons_stream_the_same_records(python, tmp_path):
     pkg = tmp_path / "lib" / "converter"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    for name in ("errors.py", "jsontags.py", "jsonstream.py"):
+    for name in ("errors.py", "budget.py", "jsontags.py", "jsonstream.py"):
         shutil.copy(ROOT / "converter" / name, pkg / name)
     doc = json.dumps(SAMPLE, indent=2)
     path = write(tmp_path, doc)

@@ -590,11 +590,11 @@ def test_property_iterative_writer_and_parser_match_json(obj, indent):
 # --- other Pythons read what this one writes --------------------------------------
 
 def _standalone_copy(tmp_path):
-    """The three modules as a tiny package that needs nothing beyond the stdlib."""
+    """The four modules as a tiny package that needs nothing beyond the stdlib."""
     pkg = tmp_path / "converter"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    for name in ("errors.py", "jsontags.py", "jsonstream.py"):
+    for name in ("errors.py", "budget.py", "jsontags.py", "jsonstream.py"):
         shutil.copy(ROOT / "converter" / name, pkg / name)
     return tmp_path
 
