@@ -278,10 +278,7 @@ def convert_cmd(
         show = not quiet and err.is_terminal
         if not show:
             return convert(src, dst, from_=from_, to=to, options=options, dry_run=dry_run)
-        from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} records"),
-                      _RateColumn(), TimeElapsedColumn(), console=err.rich, transient=True) as progress:
+        with _progress_bar() as progress:
             task = progress.add_task("converting", total=None)
             return convert(src, dst, from_=from_, to=to, options=options, dry_run=dry_run,
                            on_progress=lambda n: progress.update(task, completed=n))
@@ -322,16 +319,21 @@ def _verify_after(src, dst, result, options, quiet, debug):
         err.print(f"verified: {comparison.b_records} record(s) in {dst} match {src}", markup=False)
 
 
+def _progress_bar():
+    """rich's progress display on stderr: spinner, what, records so far, rate, time."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} records"),
+                    _RateColumn(), TimeElapsedColumn(), console=err.rich, transient=True)
+
+
 @contextlib.contextmanager
 def _verify_progress(quiet: bool, total):
     """A progress display for the two reads of a comparison (on a terminal, unless quiet)."""
     if quiet or not err.is_terminal:
         yield None
         return
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} records"),
-                  _RateColumn(), TimeElapsedColumn(), console=err.rich, transient=True) as bar:
+    with _progress_bar() as bar:
         tasks = {}
 
         def update(side, n):

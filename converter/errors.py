@@ -78,9 +78,9 @@ class CodecMismatch(Restart):
                 f"converting again with {self.role}s not {verb} as {self.codec}")
 
 
-class RepeatedKey(Restart):
-    """A key repeats in an output that is dict-shaped while keys are unique (JSON): the next
-    attempt writes every record as pairs (``Options.keep_pairs``)."""
+class _KeepPairs(Restart):
+    """A key that a dict-shaped JSON output cannot take: the next attempt writes every record as
+    [key, value] pairs (``Options.keep_pairs``)."""
 
     def __init__(self, message: str, *, store: str = "", key=None):
         super().__init__(message)
@@ -91,25 +91,19 @@ class RepeatedKey(Restart):
             return False
         options.keep_pairs = True
         return True
+
+
+class RepeatedKey(_KeepPairs):
+    """A key repeats in an output that is dict-shaped while keys are unique (JSON)."""
 
     def note(self) -> str:
         return (f"{self.store}: key {self.key!r} occurs more than once; converting again to keep every record, "
                 f"as a list of [key, value] pairs")
 
 
-class ShapeMismatch(Restart):
+class ShapeMismatch(_KeepPairs):
     """A key after the first records does not fit the document shape they chose (a JSON object
-    needs str keys, an array 0, 1, 2...): the next attempt writes every record as pairs."""
-
-    def __init__(self, message: str, *, store: str = "", key=None):
-        super().__init__(message)
-        self.store, self.key = store, key
-
-    def apply(self, options) -> bool:
-        if options.keep_pairs:
-            return False
-        options.keep_pairs = True
-        return True
+    needs str keys, an array 0, 1, 2...)."""
 
     def note(self) -> str:
         return (f"{self.store}: key {self.key!r} came after the first records and does not fit their shape; "

@@ -124,10 +124,6 @@ class KeySet:
             seen.add(h)
         return repeats
 
-    def add(self, key) -> bool:
-        """Add one key: True if it is new."""
-        return not self.add_batch([key])
-
     def _spill(self) -> None:
         import sqlite3
 

@@ -155,9 +155,6 @@ def make(builtins, load_entrypoints: bool | None = None):
                 info.status = "disabled"
                 continue
             matched |= names & set(wanted)
-        if ep.name in pm.list_name_plugin() and dict(pm.list_name_plugin())[ep.name] is not None:
-            fail(info, f"has the entry-point name of a plugin already loaded ({ep.name!r})")
-            continue
         try:
             plugin = ep.load()
         except BaseException as exc:  # noqa: BLE001 - an import can raise anything, SystemExit too

@@ -246,10 +246,11 @@ def describe_differences(result: Comparison, a, b, *, format_a=None, format_b=No
         return lines
     if result.n_different:
         lines.append(f"{result.n_different} record(s) differ")
-        wanted = {_digest(t) for t in canonical_texts(list(result.different))}
+        digests = _digests(canonical_texts(list(result.different)))
+        wanted = set(digests)
         va = _values(a, format_a, options, registry, wanted)
         vb = _values(b, format_b, options, registry, wanted)
-        for k, kd in zip(result.different, map(_digest, canonical_texts(list(result.different)))):
+        for k, kd in zip(result.different, digests):
             lines.append(f"  {k!r}: {_short(va.get(kd))} != {_short(vb.get(kd))}")
     if result.n_only_in_a:
         lines.append(f"{result.n_only_in_a} key(s) only in {a}: " + ", ".join(repr(k) for k in result.only_in_a))
