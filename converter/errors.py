@@ -16,7 +16,11 @@ class DetectionError(ConverterError):
     """No format could be determined for a path."""
 
 
-class UnknownFormatError(ConverterError):
+class OptionError(ConverterError):
+    """An option's value is not one this tool takes (the CLI exits 2, as for a usage error)."""
+
+
+class UnknownFormatError(OptionError):
     """A format or codec name that no plugin registered."""
 
 
@@ -97,7 +101,8 @@ class RepeatedKey(_KeepPairs):
     """A key repeats in an output that is dict-shaped while keys are unique (JSON)."""
 
     def note(self) -> str:
-        return (f"{self.store}: key {self.key!r} occurs more than once; converting again to keep every record, "
+        which = "a key" if self.key is None else f"key {self.key!r}"  # None: counted at the end (keyset.py)
+        return (f"{self.store}: {which} occurs more than once; converting again to keep every record, "
                 f"as a list of [key, value] pairs")
 
 

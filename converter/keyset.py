@@ -15,20 +15,18 @@ randomised: 120,000 ints with one hash take minutes in a plain set). Two differe
 fingerprint with probability 2**-64 per pair; the effect is a repeat counted that was not one,
 never a record dropped (the outputs' own rules decide what is kept).
 
-Memory: a set of fingerprints, about 60 bytes per key (not the keys: 60 MB for a million keys
-whatever their size), up to ``MEMORY_KEYS`` keys; past that they move to a SQLite table in a
-temporary directory (about 20 bytes per key on disk, slower: some microseconds per key), so
-memory stays bounded for any number of keys.
+Memory is bounded whatever the number or size of the keys: a set of the first ``MEMORY_KEYS``
+fingerprints (about 5 MB), then 8 bytes per later key in buckets that spill to a temporary
+directory past ``SPILL_BYTES`` (see ``KeySet``).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import struct
-import tempfile
 
-MEMORY_KEYS = 2_000_000
+MEMORY_KEYS = 65_536  # fingerprints held in a set (about 5 MB); later keys go to buckets
+SPILL_BYTES = 2 * 2**20  # the later keys' bucket bytes held in memory before they go to files
 _I64 = 2**63
 _TAGGED_I64 = struct.Struct("<Bq").pack
 _STR = {str}
@@ -68,19 +66,25 @@ def bytes_fingerprint(key) -> int:
 
 
 class KeySet:
-    """``add_batch(keys)``: which of these keys came before (in this batch or an earlier one).
+    """``add_batch(keys)``: which of these keys came before; ``finish()``: how many more did.
 
-    Batches are checked with set operations in C (no Python-level work per key unless the
-    batch holds a repeat, which is rare); past ``memory_keys`` keys the fingerprints live in a
-    SQLite table and each batch costs two statements.
+    The first ``memory_keys`` distinct keys are held as a set of fingerprints, and every key is
+    checked against it at once, in C (no Python-level work per key unless the batch holds a
+    repeat, which is rare): a repeat within them, or of one of them, is found as it comes, with
+    its key. Later keys go to 256 buckets of 8-byte fingerprints (``converter/buckets.py``, in
+    files past ``SPILL_BYTES``) and a repeat among them is counted by ``finish()``, at the end
+    of the stream, a bucket at a time. Memory stays that of ``memory_keys`` keys plus the
+    buckets' buffer whatever the number of keys: about 5 MB.
     """
 
     def __init__(self, *, exact_bytes: bool = False, memory_keys: int | None = None):
+        from .buckets import Buckets
+
         self.fingerprint = bytes_fingerprint if exact_bytes else fingerprint
-        self.memory: set[int] | None = set()
+        self.memory: set[int] = set()
         self.memory_keys = memory_keys or MEMORY_KEYS
-        self._db = None
-        self._tmp = None
+        self.later = Buckets(SPILL_BYTES, typecode="q")
+        self.spilled = 0  # keys that went to the buckets
 
     def _fingerprints(self, keys: list) -> list[int]:
         # one type throughout (all str, or all bytes in a store): its own keyed hash, in C
@@ -89,58 +93,57 @@ class KeySet:
         return list(map(self.fingerprint, keys))
 
     def add_batch(self, keys: list) -> list[int]:
-        """Add ``keys``; return the positions (in ``keys``) of those that repeat an earlier key."""
+        """Add ``keys``; return the positions (in ``keys``) of those that repeat an earlier key.
+
+        Past ``memory_keys`` keys, a key that repeats another such later key is not among the
+        positions: ``finish()`` counts it.
+        """
         fps = self._fingerprints(keys)
         batch = set(fps)
         memory = self.memory
-        if memory is not None:
-            if len(batch) == len(fps) and memory.isdisjoint(batch):
-                memory |= batch
-                if len(memory) > self.memory_keys:
-                    self._spill()
-                return []
+        if len(batch) == len(fps) and memory.isdisjoint(batch):
             repeats = []
+            room = self.memory_keys - len(memory)
+            if len(fps) <= room:
+                memory |= batch
+                return repeats
+            new = fps
+        else:
+            repeats, seen, new = [], set(), []
             for i, h in enumerate(fps):
-                if h in memory:
+                if h in memory or h in seen:
                     repeats.append(i)
                 else:
-                    memory.add(h)
-            if len(memory) > self.memory_keys:
-                self._spill()
-            return repeats
-        present = set()
-        values = list(batch)
-        for start in range(0, len(values), 500):
-            chunk = values[start:start + 500]
-            present.update(h for (h,) in self._db.execute(
-                f"SELECT h FROM k WHERE h IN ({','.join('?' * len(chunk))})", chunk))
-        self._db.executemany("INSERT OR IGNORE INTO k VALUES (?)", ((h,) for h in values))
-        if len(batch) == len(fps) and not present:
-            return []
-        repeats, seen = [], set()
-        for i, h in enumerate(fps):
-            if h in present or h in seen:
-                repeats.append(i)
-            seen.add(h)
+                    seen.add(h)
+                    new.append(h)
+            room = self.memory_keys - len(memory)
+            if len(new) <= room:
+                memory |= seen
+                return repeats
+        memory.update(new[:room])  # the first keys, in order, are the ones held
+        later = new[room:]
+        parts = self.later.parts
+        for h in later:
+            parts[h & 255].append(h)
+        self.spilled += len(later)
+        self.later.grew(8 * len(later))
         return repeats
 
-    def _spill(self) -> None:
-        import sqlite3
+    def finish(self) -> int:
+        """How many of the keys past ``memory_keys`` repeat an earlier one (0 when none did)."""
+        from array import array
 
-        self._tmp = tempfile.TemporaryDirectory(prefix="convert-keys-")
-        self._db = sqlite3.connect(os.path.join(self._tmp.name, "keys.db"), isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE k (h INTEGER PRIMARY KEY)")
-        self._db.execute("BEGIN")  # one transaction for the whole run: the table is scratch
-        self._db.executemany("INSERT INTO k VALUES (?)", ((h,) for h in sorted(self.memory)))
-        self.memory = None
+        from .buckets import COUNT
+
+        repeats = 0
+        if self.spilled:
+            for i in range(COUNT):
+                fps = array("q", self.later.bucket(i))
+                repeats += len(fps) - len(set(fps))
+        self.later.close()
+        self.spilled = 0
+        return repeats
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        self.later.close()
         self.memory = set()

@@ -3,6 +3,7 @@ into place only after success."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -17,7 +18,7 @@ from typing import Callable, Iterator
 from . import budget as _budget
 from .codecs import decode_records, encode_records
 from .detect import detect_input, detect_output
-from .errors import ConverterError, FormatError, OutputError, RepeatedKey, UnsupportedValueError, restart_in
+from .errors import ConverterError, FormatError, OutputError, RepeatedKey, Restart, UnsupportedValueError, restart_in
 from .options import Options
 from .registry import get_registry
 
@@ -52,12 +53,16 @@ def iter_source(path, fmt, options, registry, decode=True) -> Iterator[tuple]:
     return iter(records)
 
 
-def read_records(src, *, from_: str | None = None, options: Options | None = None, registry=None) -> Iterator[tuple]:
-    """Iterate the (key, value) records of ``src`` (format detected unless ``from_`` names it)."""
+def read_records(src, *, from_: str | None = None, options: Options | None = None, registry=None,
+                 flag: str | None = "--from") -> Iterator[tuple]:
+    """Iterate the (key, value) records of ``src`` (format detected unless ``from_`` names it).
+
+    ``flag``: the option a detection error advises (the caller's name for ``from_``).
+    """
     registry = registry or get_registry()
     options = options or Options()
     path = _as_path(src)
-    fmt, _ = detect_input(path, registry, from_)
+    fmt, _ = detect_input(path, registry, from_, flag)
     if fmt.reader is None:
         raise ConverterError(f"{path}: format {fmt.name} cannot be read")
     records = iter_source(path, fmt, options, registry)
@@ -149,6 +154,8 @@ class _Counter:
             while True:
                 batch = list(islice(records, batch_size))
                 if not batch:
+                    if track:
+                        self._later_repeats(seen.finish())
                     return
                 if track:
                     for i in seen.add_batch([r[0] for r in batch]):
@@ -161,6 +168,20 @@ class _Counter:
         finally:
             if track:
                 seen.close()
+
+    def _later_repeats(self, n: int):
+        """Repeats among the keys a large store's ``KeySet`` could only count at the end."""
+        if not n:
+            return
+        if self.policy == "error":
+            raise UnsupportedValueError(
+                f"{n:,} key(s) occur twice, and a {self.sink_name} output cannot hold a key twice")
+        if self.policy == "pairs" and not self.options.keep_pairs:
+            raise RepeatedKey(
+                f"{self.dst}: {n:,} key(s) occur twice, and a {self.sink_name} object holds a key once; "
+                f"write JSON Lines (.jsonl) from a stream, or give a file that can be read twice",
+                store=self.dst, key=None)
+        self.overridden += n
 
     def _repeat(self, key):
         if self.policy == "error":
@@ -316,7 +337,8 @@ def _convert(src, dst, from_, to, options, registry, on_progress, dry_run) -> Re
             try:
                 target = scratch / ("out" if to_stdout else dst_path.name)
                 options.display_names[str(target)] = str(dst_path)
-                sink.writer(target, records, options)
+                with _named_as(target, dst_path):
+                    sink.writer(target, records, options)
                 consumed()
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
@@ -391,7 +413,8 @@ def _write_atomically(sink, dst: Path, records, options, before_commit=None) -> 
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{dst.name}.{os.getpid()}.", suffix=".converting", dir=dst.parent))
     options.display_names[str(tmpdir / dst.name)] = str(dst)
     try:
-        sink.writer(tmpdir / dst.name, records, options)
+        with _named_as(tmpdir / dst.name, dst):
+            sink.writer(tmpdir / dst.name, records, options)
         if before_commit is not None:
             before_commit()
         made = sorted(tmpdir.iterdir())
@@ -407,11 +430,23 @@ def _write_atomically(sink, dst: Path, records, options, before_commit=None) -> 
         if exc.errno in _OUT_OF_SPACE:
             raise OutputError(f"{dst}: {_OUT_OF_SPACE[exc.errno]} ({exc.strerror}); nothing was written") from None
         raise
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _named_as(scratch: Path, dst: Path):
+    """A writer's errors name the scratch file it was given; make them name the user's output."""
+    try:
+        yield
+    except Restart:  # carries its own state, and names the output already
+        raise
     except ConverterError as exc:
-        # errors raised by a writer name the temporary file; name the user's output instead
-        text = str(exc).replace(str(tmpdir / dst.name), str(dst))
+        text = str(exc).replace(str(scratch), str(dst))
         if text != str(exc):
             raise type(exc)(text) from exc
         raise
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    except OSError as exc:
+        if exc.filename is not None and str(exc.filename).startswith(str(scratch)):
+            exc.filename = str(dst) + str(exc.filename)[len(str(scratch)):]
+        raise

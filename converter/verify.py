@@ -23,12 +23,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from .buckets import COUNT as BUCKETS, Buckets
 from .errors import ConverterError
 from .options import Options
 from .pipeline import read_records, with_restarts
 
 BATCH = 1000  # records canonicalised per call
-BUCKETS = 256  # by the first byte of the key digest
 SPILL_BYTES = 16 * 2**20  # digest bytes held in memory before the buckets go to disk
 _PAIR = 32  # key digest (16) + value digest (16)
 
@@ -123,61 +123,25 @@ class Comparison:
         return not (self.n_only_in_a or self.n_only_in_b or self.n_different) and self.a_records == self.b_records
 
 
-class _Buckets:
-    """The (key digest, value digest) pairs of one store, split by the key digest's first byte."""
-
-    def __init__(self, scratch: Path, side: str):
-        self.scratch, self.side = scratch, side
-        self.parts = [bytearray() for _ in range(BUCKETS)]
-        self.held = 0
-        self.spilled = False
-
-    def add(self, kd: bytes, vd: bytes) -> None:
-        part = self.parts[kd[0]]
-        part += kd
-        part += vd
-        self.held += _PAIR
-        if self.held >= SPILL_BYTES:
-            self.spill()
-
-    def spill(self) -> None:
-        for i, part in enumerate(self.parts):
-            if part:
-                with open(self.scratch / f"{self.side}{i:03d}", "ab") as f:
-                    f.write(part)
-                part.clear()
-        self.held = 0
-        self.spilled = True
-
-    def bucket(self, i: int) -> bytes:
-        """Bucket ``i``'s pairs in the order the records came (so a repeated key's last value wins)."""
-        part = bytes(self.parts[i])
-        self.parts[i] = bytearray()
-        if self.spilled:
-            name = self.scratch / f"{self.side}{i:03d}"
-            if name.exists():
-                part = name.read_bytes() + part
-                name.unlink()
-        return part
-
-
 def _as_dict(pairs: bytes) -> dict[bytes, bytes]:
     """{key digest: value digest}; a key met twice keeps its last value, as a dict would."""
     return dict(zip([pairs[i:i + 16] for i in range(0, len(pairs), _PAIR)],
                     [pairs[i + 16:i + _PAIR] for i in range(0, len(pairs), _PAIR)]))
 
 
-def _fill(path, fmt, options, registry, scratch: Path, side: str, progress) -> tuple[int, _Buckets]:
+def _fill(path, fmt, options, registry, scratch: Path, side: str, progress) -> tuple[int, Buckets]:
     """Digest every record of one store (again from the start if an automatic codec did not fit)."""
     attempts = []
 
     def attempt():
-        buckets = _Buckets(scratch, f"{side}{len(attempts)}-")
+        # the (key digest, value digest) pairs, by the key digest's first byte
+        buckets = Buckets(SPILL_BYTES, scratch=scratch, prefix=f"{side}{len(attempts)}-")
         attempts.append(buckets)
         n = 0
         try:
-            for _, kd, vd in digested(read_records(path, from_=fmt, options=options, registry=registry)):
-                buckets.add(kd, vd)
+            records = read_records(path, from_=fmt, options=options, registry=registry, flag=f"--format-{side}")
+            for _, kd, vd in digested(records):
+                buckets.add(kd[0], kd + vd)
                 n += 1
                 if progress is not None and not n % BATCH:
                     progress(n)

@@ -20,15 +20,28 @@ def test_exact_bytes_keys_are_compared_as_stored():
     assert ks.add_batch([b"a", b"b", b"a", bytearray(b"b")]) == [2, 3]
 
 
-@pytest.mark.parametrize("memory_keys", [None, 700])
-def test_repeats_are_found_within_and_across_batches_in_memory_and_spilled(memory_keys):
-    ks = KeySet(memory_keys=memory_keys)
-    first = [f"k{i}" for i in range(1000)]
-    assert ks.add_batch(first) == []
+def test_repeats_are_found_within_and_across_batches():
+    ks = KeySet()
+    assert ks.add_batch([f"k{i}" for i in range(1000)]) == []
     assert ks.add_batch(["new", "k3", "new", 3, 3.0]) == [1, 2, 4]
     assert ks.add_batch([f"x{i}" for i in range(2000)]) == []
-    assert (ks.memory is None) is (memory_keys is not None)  # the second run really spilled
     assert ks.add_batch(["x1999", "k0", "fresh"]) == [0, 1]
+    assert ks.finish() == 0
+    ks.close()
+
+
+def test_past_the_memory_keys_repeats_are_counted_at_the_end_from_spilled_buckets(monkeypatch):
+    import converter.keyset as keyset
+
+    monkeypatch.setattr(keyset, "SPILL_BYTES", 4096)  # 512 fingerprints: the buckets go to files
+    ks = KeySet(memory_keys=700)
+    assert ks.add_batch([f"k{i}" for i in range(1000)]) == []  # k700... are past the set
+    assert ks.add_batch(["new", "k3", "new", 3, 3.0]) == [1, 2, 4]  # repeats of held keys: at once
+    assert ks.add_batch([f"x{i}" for i in range(2000)]) == []
+    assert ks.later.spilled  # the later fingerprints really went to files
+    assert ks.add_batch(["x1999", "k0", "fresh", "k999", "x5"]) == [1]  # only k0 was held
+    assert ks.add_batch(["x5"]) == []
+    assert ks.finish() == 4  # x1999, k999 and x5 twice: later keys that came before
     ks.close()
 
 

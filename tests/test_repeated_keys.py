@@ -141,3 +141,25 @@ def test_a_sqlite_key_value_table_without_a_unique_key_keeps_every_record_in_jso
     assert len(pairs) == 5
     r = convert(src, tmp_path / "out.pkl")
     assert r.returncode == 0 and b"2 key(s) occurred more than once" in r.stderr
+
+
+def test_a_repeat_far_into_a_large_store_is_still_found_kept_in_json_and_counted_elsewhere(tmp_path):
+    """Past the first 65,536 keys the fingerprints go to buckets and a repeat among them is found
+    at the end of the stream (converter/keyset.py): the JSON output is then written again as
+    pairs, the pickle output counts it."""
+    n = 70_000
+    lines = [json.dumps({"key": f"k{i}", "value": i}) for i in range(n)]
+    lines.append(json.dumps({"key": f"k{n - 1}", "value": "again"}))  # far past the held keys
+    src = tmp_path / "big.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    r = convert(src, tmp_path / "out.json")
+    assert r.returncode == 0, r.stderr
+    assert b"occurs more than once" in r.stderr
+    pairs = json.loads((tmp_path / "out.json").read_text())["$records"]
+    assert len(pairs) == n + 1 and pairs[-1] == [f"k{n - 1}", "again"]
+    r = convert(src, tmp_path / "out.pkl")
+    assert r.returncode == 0, r.stderr
+    assert b"1 key(s) overridden" in r.stderr
+    with open(tmp_path / "out.pkl", "rb") as f:
+        out = pickle.load(f)
+    assert len(out) == n and out[f"k{n - 1}"] == "again"

@@ -113,8 +113,8 @@ def test_comparison_is_the_same_in_memory_and_spilled_to_disk(tmp_path, monkeypa
     if spill:  # a few records per spill, so every bucket goes to disk many times
         monkeypatch.setattr(verify, "SPILL_BYTES", 32 * 50)
     made = []
-    real = verify._Buckets.spill
-    monkeypatch.setattr(verify._Buckets, "spill", lambda self: (made.append(1), real(self)))
+    real = verify.Buckets.spill
+    monkeypatch.setattr(verify.Buckets, "spill", lambda self: (made.append(1), real(self)))
     a, b = _stores(tmp_path)
     result = compare(a, b)
     assert bool(made) is spill
