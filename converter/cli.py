@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from .errors import ConverterError, UnknownFormatError
+from .errors import ConverterError, OptionError
 from .options import Options
 
 
@@ -84,6 +84,20 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 warnings.showwarning = _show_warning
 
 SUBCOMMANDS = ("convert", "verify", "identify", "formats", "plugins")
+# the built-in names, for help texts (tests/test_cli.py checks them against the registry)
+_FORMATS = ("pickle, json, jsonl, shelve, sqlite, dbm.dumb, dbm.gnu, dbm.ndbm, dbm.sqlite3, berkeleydb, "
+            "gdbm-dump, db_dump, or a plugin's (`convert formats`)")
+_CODECS = "raw, utf8, utf8-or-raw, pickle, json, or a plugin's (`convert plugins`)"
+_EXAMPLES = """Examples:
+
+\b
+  convert people.pkl people.json         formats from content and extension
+  convert legacy.db out.sqlite           a Berkeley DB file, no libdb needed
+  convert data.pkl - --to jsonl | head   - is stdin or stdout
+  convert old.gdbm new.db --to dbm.sqlite3 --verify
+  convert verify old.gdbm new.db         the same records? (formats may differ)
+  convert identify FILE...               what is this file, and why
+"""
 
 
 class _DefaultToConvert(TyperGroup):
@@ -125,6 +139,7 @@ app = typer.Typer(
     "`python -m converter` always means this one.)",
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode=None,
+    epilog=_EXAMPLES,
 )
 
 
@@ -176,17 +191,21 @@ def _quiet_stdout():
         pass
 
 
-def _run(fn, debug: bool):
+def _run(fn, debug: bool, interrupted: str = "nothing was written"):
+    """``fn()``, with every failure turned into the policy's line and exit status.
+
+    ``interrupted``: what is true of the output when Ctrl-C stops ``fn``.
+    """
     try:
         return fn()
-    except UnknownFormatError as exc:
+    except OptionError as exc:  # an unknown format or codec, a bad option value: a usage error
         _fail(exc, debug, 2)
     except ConverterError as exc:
         _fail(exc, debug, 1)
     except KeyboardInterrupt:
         if debug:
             raise
-        err.print("convert: interrupted; nothing was written", markup=False)
+        err.print(f"convert: interrupted; {interrupted}", markup=False)
         raise typer.Exit(130) from None
     except (typer.Exit, typer.Abort, SystemExit):
         raise
@@ -225,48 +244,42 @@ def _budget_option(text):
 
     try:
         return Budget.parse(text, from_env())
-    except ConverterError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--budget") from None
+    except ConverterError as exc:  # a malformed --budget (or CONVERTER_BUDGET): a bad option value
+        raise OptionError(str(exc)) from None
 
 
-@app.command("convert", help="Convert IN to OUT (formats detected from content and extension).")
+@app.command("convert", help="Convert IN to OUT (formats detected from content and extension).", epilog=_EXAMPLES)
 def convert_cmd(
     src: Annotated[Path, typer.Argument(metavar="IN", help="input file (or - for stdin)", show_default=False)],
     dst: Annotated[Path, typer.Argument(metavar="OUT", help="output file (or - for stdout)", show_default=False)],
-    from_: Annotated[Optional[str], typer.Option("--from", help="input format (see `convert formats`)")] = None,
-    to: Annotated[Optional[str], typer.Option("--to", help="output format")] = None,
+    from_: Annotated[Optional[str], typer.Option("--from", metavar="FORMAT", help=f"input format: {_FORMATS}")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", metavar="FORMAT", help="output format (the same names)")] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="replace an existing output")] = False,
-    key_codec: Annotated[Optional[str], typer.Option(help="codec of a dbm store's keys: raw, utf8, pickle, json")] = None,
-    value_codec: Annotated[Optional[str], typer.Option(help="codec of a dbm store's values: raw, utf8, pickle, json")] = None,
-    pickle_protocol: Annotated[int, typer.Option(help="protocol of pickles written (0-2 for Python 2 readers)")] = 4,
-    json_style: Annotated[str, typer.Option(help="tagged (lossless) or plain (ordinary JSON; changes are reported)")] = "tagged",
-    allow: Annotated[Optional[list[str]], typer.Option(help="allow one more global in pickles, as module.Name (repeatable)")] = None,
+    key_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help=f"codec of a dbm store's keys: {_CODECS}")] = None,
+    value_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help="codec of a dbm store's values (the same names)")] = None,
+    pickle_protocol: Annotated[int, typer.Option(metavar="N", help="protocol of pickles written, 0-5 (0-2 for Python 2 readers)")] = 4,
+    json_style: Annotated[str, typer.Option(metavar="STYLE", help="tagged (lossless) or plain (ordinary JSON; changes are reported)")] = "tagged",
+    allow: Annotated[Optional[list[str]], typer.Option(metavar="MODULE.NAME", help="allow one more global in pickles (repeatable)")] = None,
     trust: Annotated[bool, typer.Option("--trust", help="unpickle with the full unpickler: RUNS CODE from the input")] = False,
-    py2_strings: Annotated[str, typer.Option(help="Python 2 byte strings: utf8 (to str, error if not UTF-8), latin1, bytes")] = "utf8",
-    table: Annotated[Optional[str], typer.Option(help="SQLite table to read or write")] = None,
-    layout: Annotated[str, typer.Option(help="SQLite output: auto, table (a column per field) or kv")] = "auto",
-    pk: Annotated[str, typer.Option(help="SQLite output: the primary-key column that holds the record key")] = "key",
-    dbm: Annotated[Optional[str], typer.Option(help="dbm flavour of a shelve output (default: what shelve.open makes here)")] = None,
-    database: Annotated[Optional[str], typer.Option(help="Berkeley DB subdatabase to read")] = None,
+    py2_strings: Annotated[str, typer.Option(metavar="MODE", help="Python 2 byte strings: utf8 (to str, error if not UTF-8), latin1, bytes")] = "utf8",
+    table: Annotated[Optional[str], typer.Option(metavar="NAME", help="SQLite table to read or write")] = None,
+    layout: Annotated[str, typer.Option(metavar="LAYOUT", help="SQLite output: auto, table (a column per field) or kv")] = "auto",
+    pk: Annotated[str, typer.Option(metavar="COLUMN", help="SQLite output: the primary-key column that holds the record key")] = "key",
+    dbm: Annotated[Optional[str], typer.Option(metavar="FORMAT", help="dbm flavour of a shelve output: dbm.dumb, dbm.sqlite3, dbm.gnu, dbm.ndbm (default: what shelve.open makes here)")] = None,
+    database: Annotated[Optional[str], typer.Option(metavar="NAME", help="Berkeley DB subdatabase to read")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="read everything, report what the output would refuse or change; write nothing")] = False,
     verify: Annotated[bool, typer.Option("--verify", help="re-read the output and compare every record with the input")] = False,
-    budget: Annotated[Optional[str], typer.Option(help="raise resource limits for a trusted input, e.g. depth=5000,bytes=8G (see README)")] = None,
+    budget: Annotated[Optional[str], typer.Option(metavar="LIMITS", help="raise resource limits for a trusted input, e.g. depth=5000,bytes=8G (see README)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, notes or summary")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ):
     if verify and (dry_run or str(src) == "-" or str(dst) == "-"):
         raise typer.BadParameter("needs a real input file and output file (not -, not --dry-run)", param_hint="--verify")
-    if py2_strings not in ("utf8", "latin1", "bytes"):
-        raise typer.BadParameter("must be utf8, latin1 or bytes", param_hint="--py2-strings")
-    if json_style not in ("tagged", "plain"):
-        raise typer.BadParameter("must be tagged or plain", param_hint="--json-style")
-    if layout not in ("auto", "table", "kv"):
-        raise typer.BadParameter("must be auto, table or kv", param_hint="--layout")
-    options = Options(
+    options = _run(lambda: Options(
         key_codec=key_codec, value_codec=value_codec, pickle_protocol=pickle_protocol, json_style=json_style,
         allow=tuple(allow or ()), trust=trust, py2_strings=py2_strings, table=table, layout=layout, pk=pk,
         dbm=dbm, database=database, force=force, budget=_budget_option(budget),
-    )
+    ), debug)
     if not quiet:
         options.on_note = lambda m: err.print(f"note: {m}", markup=False)
 
@@ -306,14 +319,17 @@ def _verify_after(src, dst, result, options, quiet, debug):
     from .verify import compare, describe_differences
 
     opts = replace(options, on_note=None, notes=[])
+    unchecked = (f"{dst} was written ({result.records:,} record(s)) but not verified; "
+                 f"`convert verify {src} {dst}` checks it")
     with _verify_progress(quiet, result.records) as progress:
         comparison = _run(lambda: compare(src, dst, format_a=result.source_format, format_b=result.sink_format,
-                                          options=opts, on_progress=progress), debug)
+                                          options=opts, on_progress=progress), debug, interrupted=unchecked)
     if not comparison.equal:
         for line in describe_differences(comparison, src, dst, format_a=result.source_format,
                                          format_b=result.sink_format, options=opts):
             err.print(line, markup=False)
-        err.print(f"convert: error: verification failed: {dst} does not hold the same records as {src}", markup=False)
+        err.print(f"convert: error: verification failed: {dst} does not hold the same records as {src}; "
+                  f"{dst} is kept for inspection", markup=False)
         raise typer.Exit(1)
     if not quiet:
         err.print(f"verified: {comparison.b_records} record(s) in {dst} match {src}", markup=False)
@@ -348,26 +364,30 @@ def _verify_progress(quiet: bool, total):
 def verify_cmd(
     a: Annotated[Path, typer.Argument(metavar="A", show_default=False)],
     b: Annotated[Path, typer.Argument(metavar="B", show_default=False)],
-    format_a: Annotated[Optional[str], typer.Option("--format-a", help="format of A (default: detected)")] = None,
-    format_b: Annotated[Optional[str], typer.Option("--format-b", help="format of B (default: detected)")] = None,
-    key_codec: Annotated[Optional[str], typer.Option(help="codec of dbm keys on both sides")] = None,
-    value_codec: Annotated[Optional[str], typer.Option(help="codec of dbm values on both sides")] = None,
-    allow: Annotated[Optional[list[str]], typer.Option(help="allow one more global in pickles, as module.Name")] = None,
+    format_a: Annotated[Optional[str], typer.Option("--format-a", metavar="FORMAT", help=f"format of A (default: detected): {_FORMATS}")] = None,
+    format_b: Annotated[Optional[str], typer.Option("--format-b", metavar="FORMAT", help="format of B (default: detected)")] = None,
+    key_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help=f"codec of dbm keys on both sides: {_CODECS}")] = None,
+    value_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help="codec of dbm values on both sides")] = None,
+    allow: Annotated[Optional[list[str]], typer.Option(metavar="MODULE.NAME", help="allow one more global in pickles (repeatable)")] = None,
     trust: Annotated[bool, typer.Option("--trust", help="unpickle with the full unpickler: RUNS CODE")] = False,
-    py2_strings: Annotated[str, typer.Option(help="Python 2 byte strings: utf8, latin1, bytes")] = "utf8",
-    table: Annotated[Optional[str], typer.Option(help="SQLite table to read")] = None,
-    database: Annotated[Optional[str], typer.Option(help="Berkeley DB subdatabase to read")] = None,
-    limit: Annotated[int, typer.Option(help="how many differences to show")] = 10,
-    budget: Annotated[Optional[str], typer.Option(help="raise resource limits for trusted inputs (see README)")] = None,
+    py2_strings: Annotated[str, typer.Option(metavar="MODE", help="Python 2 byte strings: utf8, latin1, bytes")] = "utf8",
+    table: Annotated[Optional[str], typer.Option(metavar="NAME", help="SQLite table to read")] = None,
+    database: Annotated[Optional[str], typer.Option(metavar="NAME", help="Berkeley DB subdatabase to read")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="how many differences to show")] = 10,
+    budget: Annotated[Optional[str], typer.Option(metavar="LIMITS", help="raise resource limits for trusted inputs (see README)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress and no report: the exit status says it")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ):
     from .verify import compare, describe_differences
 
-    options = Options(key_codec=key_codec, value_codec=value_codec, allow=tuple(allow or ()), trust=trust,
-                      py2_strings=py2_strings, table=table, database=database, budget=_budget_option(budget))
-    with _verify_progress(False, None) as progress:
+    options = _run(lambda: Options(key_codec=key_codec, value_codec=value_codec, allow=tuple(allow or ()), trust=trust,
+                                   py2_strings=py2_strings, table=table, database=database,
+                                   budget=_budget_option(budget)), debug)
+    with _verify_progress(quiet, None) as progress:
         comparison = _run(lambda: compare(a, b, format_a=format_a, format_b=format_b, options=options,
                                           limit=limit, on_progress=progress), debug)
+    if quiet:
+        raise typer.Exit(0 if comparison.equal else 1)
     lines = _run(lambda: describe_differences(comparison, a, b, format_a=format_a, format_b=format_b,
                                               options=options), debug)
     for line in lines:
@@ -429,7 +449,8 @@ def formats_cmd(
             "name": f.name,
             "aliases": list(f.aliases),
             "read": f.reader is not None,
-            "write": f.writer is not None,
+            "write": f.missing_for_writing() is None,
+            "write_needs": list(f.writer_needs),
             "extensions": list(f.extensions),
             "detect": f.sniff is not None,
             "description": f.description,
@@ -451,8 +472,11 @@ def formats_cmd(
     for row in table:
         out.print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), markup=False)
     out.print()
-    for r in rows:
+    for r, f in zip(rows, registry):
         out.print(f"  {r['name']}: {r['description']}", markup=False)
+        missing = f.missing_for_writing()
+        if missing and f.writer is not None:
+            out.print(f"      not written here: {missing}", markup=False)
 
 
 @app.command("plugins", help="List every plugin: distribution, version, entry point, formats, codecs, status.")

@@ -75,11 +75,16 @@ def _names_itself(fmt, path: Path) -> bool:
         return False
 
 
-def detect_input(path: Path, registry, explicit: str | None = None):
-    """(format, reason) for an input path."""
+def detect_input(path: Path, registry, explicit: str | None = None, flag: str | None = "--from"):
+    """(format, reason) for an input path.
+
+    ``flag``: the option that names the format where the error is seen (``--from`` for
+    ``convert``, ``--format-a`` for ``verify``); None where there is none (``identify``).
+    """
     check_regular(path)
+    advice = f"; give one with {flag}" if flag else ""
     if explicit:
-        return registry.format(explicit), "given with --from"
+        return registry.format(explicit), f"given with {flag or '--from'}"
     head = read_head(path)
     found = sniff(path, registry, head)
     if found:
@@ -92,12 +97,12 @@ def detect_input(path: Path, registry, explicit: str | None = None):
     if path.is_dir():
         raise DetectionError(f"{path}: is a directory; give a file (a multi-file store by one of its files)")
     if not head and path.is_file():
-        raise DetectionError(f"{path}: empty file, and its extension names no format; give one with --from")
+        raise DetectionError(f"{path}: empty file, and its extension names no format{advice}")
     checked = ", ".join(f.name for f in registry if f.sniff and f.reader)
     hint = looks_like(head)
     raise DetectionError(
         f"{path}: cannot tell the format: {hint + ', ' if hint else ''}content matches none of [{checked}] "
-        f"and the extension is not known; give one with --from"
+        f"and the extension is not known{advice}"
     )
 
 

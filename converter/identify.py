@@ -21,7 +21,7 @@ def identify(path, registry=None) -> dict:
     if found:
         fmt, reason = found[0]
     else:
-        fmt, reason = detect_input(path, registry)
+        fmt, reason = detect_input(path, registry, flag=None)  # identify has no --from
     details = {}
     if fmt.describe is not None:
         try:

@@ -7,6 +7,8 @@ from typing import Any, Callable
 
 from .budget import Budget
 
+_HIGHEST_PROTOCOL = 5  # pickle.HIGHEST_PROTOCOL on every supported Python (3.8+), without importing pickle
+
 
 @dataclass
 class Options:
@@ -41,6 +43,26 @@ class Options:
     keep_pairs: bool = False
     # temporary output paths -> the names the user gave, so notes never show a temporary name
     display_names: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        """Option values checked once, here, for the CLI and the library alike."""
+        from .errors import OptionError
+
+        if isinstance(self.allow, str):  # allow="geom.Point" is one name, not five letters
+            self.allow = (self.allow,)
+        self.allow = tuple(self.allow)
+        for name in self.allow:  # (module, name) pairs are checked by safepickle
+            module, _, qualname = name.strip().rpartition(".") if isinstance(name, str) else ("-", "", "-")
+            if not module or not qualname:
+                raise OptionError(f"--allow {name!r}: expected module.Name, e.g. --allow mymodule.Point")
+        if type(self.pickle_protocol) is not int or not 0 <= self.pickle_protocol <= _HIGHEST_PROTOCOL:
+            raise OptionError(f"--pickle-protocol {self.pickle_protocol!r}: must be 0 to {_HIGHEST_PROTOCOL} "
+                              f"(0-2 for Python 2 readers)")
+        for flag, value, allowed in (("--json-style", self.json_style, ("tagged", "plain")),
+                                     ("--layout", self.layout, ("auto", "table", "kv")),
+                                     ("--py2-strings", self.py2_strings, ("utf8", "latin1", "bytes"))):
+            if value not in allowed:
+                raise OptionError(f"{flag} {value!r}: must be {', '.join(allowed[:-1])} or {allowed[-1]}")
 
     def note(self, message: str) -> None:
         for tmp, real in self.display_names.items():

@@ -68,6 +68,8 @@ class Format:
         hold a repeat, whatever the source claims (converter/keyset.py).
     priority: breaks ties when several sniffs match; more specific formats use a higher one.
     describe(path, options) -> dict of extra facts for ``convert identify`` (optional).
+    writer_needs: modules of which the writer needs one (``("_gdbm",)``); where none can be
+        imported, ``convert formats`` says the format cannot be written here, and why.
 
     Any of the callables may instead be given as a ``"package.module:function"`` string: the
     core imports it when it is first called, so a plugin's heavy modules load only when its
@@ -91,9 +93,26 @@ class Format:
     unique_keys: bool = False
     priority: int = 0
     describe: Callable[[Path, Any], dict] | None = None
+    writer_needs: tuple[str, ...] = ()
     replaces: bool = False
     plugin: str = ""
     distribution: str = ""
+
+    def missing_for_writing(self) -> str | None:
+        """Why this Python cannot write the format (no writer, or none of ``writer_needs``), or None."""
+        if self.writer is None:
+            return "no writer"
+        if not self.writer_needs:
+            return None
+        import importlib.util
+
+        for module in self.writer_needs:
+            try:
+                if importlib.util.find_spec(module) is not None:
+                    return None
+            except (ImportError, ValueError):
+                continue
+        return f"needs {' or '.join(self.writer_needs)}, which this Python lacks"
 
     @property
     def builtin(self) -> bool:
@@ -225,6 +244,9 @@ class Registry:
             raise PluginError(f'plugin "{plugin}": format {fmt.name!r} has neither a reader nor a writer')
         if fmt.duplicates not in _DUPLICATE_POLICIES:
             raise PluginError(f'plugin "{plugin}": format {fmt.name!r} has duplicates={fmt.duplicates!r}')
+        if not isinstance(fmt.writer_needs, tuple) or not all(isinstance(m, str) and m for m in fmt.writer_needs):
+            raise PluginError(f'plugin "{plugin}": format {fmt.name!r} has writer_needs={fmt.writer_needs!r}, '
+                              f'not a tuple of module names')
         bad_ext = [e for e in fmt.extensions if not e.startswith(".")]
         if bad_ext:
             raise PluginError(f'plugin "{plugin}": format {fmt.name!r} extensions must start with ".": {bad_ext}')

@@ -44,7 +44,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 
-from converter.errors import ConverterError, FormatError, UnsafePickleError
+from converter.errors import ConverterError, FormatError, OptionError, UnsafePickleError
 
 __all__ = ["DEFAULT_ALLOWED", "pickle_protocol", "pickle_length", "loads", "load", "iter_pickles"]
 
@@ -730,12 +730,12 @@ def _parse_allow(allow: Iterable) -> frozenset[tuple[str, str]]:
         if isinstance(item, str):
             module, dot, name = item.strip().rpartition(".")
             if not dot or not module or not name:
-                raise ConverterError(f"--allow {item!r}: expected module.Name, e.g. --allow mymodule.Point")
+                raise OptionError(f"--allow {item!r}: expected module.Name, e.g. --allow mymodule.Point")
         else:
             try:
                 module, name = item
             except (TypeError, ValueError):
-                raise ConverterError(f"--allow {item!r}: expected 'module.Name' or a (module, name) pair") from None
+                raise OptionError(f"--allow {item!r}: expected 'module.Name' or a (module, name) pair") from None
         pairs.add((str(module), str(name)))
     return frozenset(pairs)
 

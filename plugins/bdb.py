@@ -187,6 +187,7 @@ def register_formats(register):
         aliases=("dbhash", "bsddb", "bsddb3", "bsddb185", "bdb"),
         extensions=(".bdb",),
         sniff=_sniff_format, reader=f"{_FILE}:read_format", writer=f"{_FILE}:write_format", kv=True,
+        writer_needs=("bsddb3", "berkeleydb"),
         priority=10, describe=f"{_FILE}:describe",
     ))
     register(Format(

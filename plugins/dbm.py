@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from converter import Format, hookimpl
-from converter.errors import ConverterError, FormatError
+from converter.errors import ConverterError, FormatError, OptionError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -279,10 +279,20 @@ def _stdlib(module: str, path, what: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ConverterError(
-            f"{path}: {what} needs Python's {module} module, which this interpreter ({_python()}) lacks; "
-            f"use a Python that has it (Debian: apt-get install python3-gdbm), or another output format"
-        ) from None
+        raise ConverterError(f"{path}: {what} needs Python's {module} module, which this interpreter "
+                             f"({_python()}) lacks; {_how_to_get(module)}, or choose another output format") from None
+
+
+def _how_to_get(module: str) -> str:
+    """Advice that can help *this* interpreter: a system package only helps the system Python."""
+    import sys
+
+    package = {"dbm.gnu": "python3-gdbm", "dbm.ndbm": "python3-gdbm"}.get(module, "")
+    if sys.base_prefix == "/usr" and package:  # Debian's own Python (in a venv or not)
+        return f"install it (Debian: apt-get install {package})"
+    lib = "libgdbm-dev" if module == "dbm.gnu" else "libgdbm-compat-dev"
+    return (f"this Python was built without it: rebuild it with {lib} installed (pyenv: apt-get install {lib}, "
+            f"then pyenv install again), or run converter-toolkit under a Python that has it")
 
 
 def _python():
@@ -294,12 +304,19 @@ def _python():
 def _write_stdlib(module):
     def write(path, records, options):
         mod = _stdlib(module, path, f"writing {module}")
-        db = mod.open(str(path), "n")
+        name = path
+        if module == "dbm.ndbm":  # the library adds its own suffixes: NAME.pag + NAME.dir, or NAME.db
+            name = _ndbm_files(path)[0].with_suffix("")
+        db = mod.open(str(name), "n")
         try:
             for key, value in records:
                 db[key] = value
         finally:
             db.close()
+        if module == "dbm.ndbm" and not Path(f"{name}.pag").exists():
+            made = sorted(p.name for p in Path(name).parent.iterdir())
+            options.note(f"{path}: this Python's dbm.ndbm is Berkeley DB's, which writes {', '.join(made)}; "
+                         f"read it back by that name or by {Path(path).name}")
 
     return write
 
@@ -396,7 +413,6 @@ def default_shelve_flavour() -> str:
 
 def _shelve_flavour_for_reading(path, options):
     from converter.detect import sniff
-    from converter.registry import get_registry
 
     registry = _registry_of(options)
     for fmt, _reason in sniff(Path(path), registry):
@@ -419,7 +435,9 @@ def _shelve_flavour_for_writing(options):
     name = options.dbm or default_shelve_flavour()
     fmt = _registry_of(options).format(name)
     if fmt.name not in _FLAVOURS or fmt.writer is None:
-        raise ConverterError(f"--dbm {name}: a shelve can be written as one of {[f for f in _FLAVOURS if f != 'berkeleydb']}")
+        here = [f.name for f in map(_registry_of(options).format, _FLAVOURS)
+                if f.name != "berkeleydb" and f.missing_for_writing() is None]
+        raise OptionError(f"--dbm {name}: a shelve can be written here as one of {here}")
     return fmt
 
 
@@ -464,7 +482,8 @@ def register_formats(register):
         description="GNU dbm (gdbm) file; read without the C module, written with it",
         aliases=("gdbm", "gnu"),
         extensions=(".gdbm", ".gdb"),
-        sniff=_sniff_gnu, reader=_read_gnu, writer=_write_stdlib("dbm.gnu"), kv=True, priority=10,
+        sniff=_sniff_gnu, reader=_read_gnu, writer=_write_stdlib("dbm.gnu"), writer_needs=("_gdbm",), kv=True,
+        priority=10,
         describe=lambda path, options: _gdbm_describe(path, options),
     ))
     register(Format(
@@ -473,7 +492,7 @@ def register_formats(register):
         description="ndbm: NAME.dir + NAME.pag (gdbm_compat) or NAME.db (Berkeley DB, Debian's dbm.ndbm)",
         aliases=("ndbm", "dbm"),
         extensions=(".pag",),
-        sniff=_sniff_ndbm, reader=_read_ndbm, writer=_write_stdlib("dbm.ndbm"), kv=True,
+        sniff=_sniff_ndbm, reader=_read_ndbm, writer=_write_stdlib("dbm.ndbm"), writer_needs=("_dbm",), kv=True,
         files=_ndbm_files, priority=15,
     ))
     register(Format(

@@ -54,3 +54,28 @@ def test_readme_quick_start_commands_exist():
     ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
     assert "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest -q" in ci
     assert "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest -q" in README
+
+
+BENCHMARK_FLAGS = {"--reps", "--quick", "--only", "--from-log", "--size"}  # benchmarks/run.py's, not convert's
+
+
+def _help_flags() -> dict[str, set]:
+    import subprocess
+    import sys
+
+    from converter.cli import SUBCOMMANDS
+
+    flags = {}
+    for command in ("", *SUBCOMMANDS):
+        text = subprocess.run([sys.executable, "-m", "converter", *command.split(), "--help"],
+                              capture_output=True, text=True, timeout=60).stdout
+        flags[command] = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text))
+    return flags
+
+
+def test_the_readme_and_the_help_agree_on_every_flag():
+    help_flags = _help_flags()
+    known = set().union(*help_flags.values())
+    in_readme = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", README)) - BENCHMARK_FLAGS
+    assert in_readme - known == set(), "flags the README names that no command has"
+    assert help_flags["convert"] - in_readme == set(), "convert's flags the README does not mention"

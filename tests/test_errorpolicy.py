@@ -67,9 +67,34 @@ def test_failed_row_for_a_full_disk(pkl):
     one_line(r, FAILED, "no space left")
 
 
-def test_usage_rows(pkl, tmp_path):
-    assert run(pkl, tmp_path / "x.json", "--to", "nosuchformat").returncode == USAGE
-    assert run(pkl, tmp_path / "x.json", "--json-style", "fancy").returncode == USAGE
+@pytest.mark.parametrize("flags, words", [
+    (["--to", "nosuchformat"], ["Unknown format 'nosuchformat'"]),
+    (["--to", "jsno"], ["did you mean 'json'"]),
+    (["--json-style", "fancy"], ["--json-style 'fancy'", "tagged or plain"]),
+    (["--layout", "rows"], ["--layout 'rows'"]),
+    (["--py2-strings", "ascii"], ["--py2-strings 'ascii'"]),
+    (["--pickle-protocol", "7"], ["--pickle-protocol 7", "0 to 5"]),
+    (["--allow", "foo"], ["--allow 'foo'", "module.Name"]),
+    (["--to", "shelve", "--dbm", "json"], ["--dbm json"]),
+    (["--value-codec", "utf9"], ["Unknown codec 'utf9'", "did you mean 'utf8'"]),
+    (["--budget", "depth=lots"], ["--budget"]),
+])
+def test_usage_rows_for_bad_option_values(pkl, tmp_path, flags, words):
+    r = run(pkl, tmp_path / "x.dat", *flags)
+    assert r.returncode == USAGE, r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+    for w in words:
+        assert w in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.pkl"]
+
+
+def test_the_library_checks_option_values_too():
+    import converter
+    from converter.errors import OptionError
+
+    assert converter.Options(allow="geom.Point").allow == ("geom.Point",)  # one name, not ten letters
+    with pytest.raises(OptionError, match="--pickle-protocol"):
+        converter.Options(pickle_protocol=9)
 
 
 def test_broken_pipe_row_is_quiet(pkl):

@@ -61,3 +61,37 @@ def test_scratch_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_ctrl_c_while_verifying_says_the_output_was_written_but_not_verified(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.sqlite"
+    _big_jsonl(src)
+    p = subprocess.Popen([sys.executable, "-m", "converter", str(src), str(out), "--verify"],
+                         stderr=subprocess.PIPE, env={**os.environ, "CONVERTER_LOAD_PLUGINS": ""})
+    deadline = time.monotonic() + 60
+    while not out.exists():  # committed: the comparison has begun
+        assert p.poll() is None, p.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=60)[1].decode()
+    if p.returncode == 0:
+        pytest.skip("the verification finished before the signal arrived")
+    assert p.returncode == 130, err
+    assert "but not verified" in err and "nothing was written" not in err and "Traceback" not in err
+    assert out.exists()
+
+
+def test_dry_run_errors_name_the_output_not_the_scratch_directory(tmp_path):
+    import importlib.util
+    import pickle
+
+    if importlib.util.find_spec("_gdbm") is not None:
+        pytest.skip("needs a Python without _gdbm, whose dbm.gnu writer refuses")
+    src = tmp_path / "in.pkl"
+    src.write_bytes(pickle.dumps({"a": "b"}))
+    r = subprocess.run([sys.executable, "-m", "converter", str(src), str(tmp_path / "out.gdbm"), "--dry-run"],
+                       capture_output=True, text=True, env={**os.environ, "CONVERTER_LOAD_PLUGINS": ""})
+    assert r.returncode == 1
+    assert f"{tmp_path / 'out.gdbm'}: writing dbm.gnu" in r.stderr and "dry-run-" not in r.stderr, r.stderr

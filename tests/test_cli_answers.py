@@ -1,0 +1,101 @@
+"""Clear answers at the command line: help that lists what it takes, advice that names a flag the
+command has, `formats` telling what this Python can write, `verify -q`, and dbm.ndbm on a
+Berkeley-DB-backed Python. Everything runs the real command line in a subprocess."""
+
+import json
+import os
+import pickle
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ENV = {**os.environ, "CONVERTER_LOAD_PLUGINS": ""}
+CONVERT = [sys.executable, "-m", "converter"]
+EXAMPLE = Path(__file__).parent.parent / "examples" / "people.pkl"
+DEBIAN_PY = "/usr/bin/python3"
+
+
+def run(*args, py=None):
+    return subprocess.run([*(py or CONVERT), *map(str, args)], capture_output=True, text=True, env=ENV, timeout=120)
+
+
+def test_help_lists_every_built_in_format_and_codec_and_shows_examples():
+    from converter.registry import get_registry
+
+    registry = get_registry()
+    text = run("convert", "--help").stdout
+    flat = " ".join(text.split())
+    for fmt in registry:
+        if fmt.builtin:
+            assert fmt.name in flat, fmt.name
+    for codec in registry.codecs:
+        assert codec in flat, codec
+    assert "Examples:" in text and "convert people.pkl people.json" in text
+    assert "--from FORMAT" in text and "--allow MODULE.NAME" in text and "<str>" not in text
+    assert "convert people.pkl people.json" in run("--help").stdout
+
+
+def test_detection_advice_names_the_flag_of_the_command_that_failed(tmp_path):
+    junk = tmp_path / "notes.xyz"
+    junk.write_text("just some words\n")
+    assert "give one with --from" in run(junk, tmp_path / "out.json").stderr
+    r = run("verify", junk, EXAMPLE)
+    assert r.returncode == 1 and "give one with --format-a" in r.stderr
+    assert "give one with --format-b" in run("verify", EXAMPLE, junk).stderr
+    r = run("identify", junk)
+    assert r.returncode == 1 and "cannot tell the format" in r.stderr and "--from" not in r.stderr
+
+
+def test_formats_says_what_this_python_cannot_write_and_why():
+    import importlib.util
+
+    rows = {r["name"]: r for r in json.loads(run("formats", "--json").stdout)}
+    has_gdbm = importlib.util.find_spec("_gdbm") is not None
+    assert rows["dbm.gnu"]["write"] is has_gdbm and rows["dbm.gnu"]["write_needs"] == ["_gdbm"]
+    assert rows["json"]["write"] is True and rows["dbm.dumb"]["write"] is True
+    text = run("formats").stdout
+    if not has_gdbm:
+        assert "not written here: needs _gdbm, which this Python lacks" in text
+
+
+def test_verify_quiet_answers_with_the_exit_status_only(tmp_path):
+    same = tmp_path / "same.json"
+    assert run(EXAMPLE, same, "-q").returncode == 0
+    r = run("verify", "-q", EXAMPLE, same)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    other = tmp_path / "other.pkl"
+    other.write_bytes(pickle.dumps({"someone": "else"}))
+    r = run("verify", "--quiet", EXAMPLE, other)
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", "")
+
+
+def _debian_convert():
+    """This checkout's converter under Debian's Python (which has a Berkeley-DB-backed _dbm), with
+    this venv's pure-Python dependencies; only where the two Pythons are the same version."""
+    probe = subprocess.run([DEBIAN_PY, "-c", "import sys, _dbm; print(sys.version_info[:2])"],
+                           capture_output=True, text=True) if Path(DEBIAN_PY).exists() else None
+    if probe is None or probe.returncode or probe.stdout.strip() != str(sys.version_info[:2]):
+        pytest.skip("needs Debian's python3, of this Python's version, with _dbm")
+    code = (f"import site, sys; site.addsitedir({site.getsitepackages()[0]!r}); sys.argv[0] = 'convert'; "
+            f"from converter.cli import main; main()")
+    return [DEBIAN_PY, "-c", code]
+
+
+def test_dbm_ndbm_written_by_berkeley_db_reads_back_by_the_name_given(tmp_path):
+    """Debian's dbm.ndbm is Berkeley DB's: asked for w.pag it used to make w.pag.db, unreadable."""
+    deb = _debian_convert()
+    out = tmp_path / "w.pag"
+    r = run(EXAMPLE, out, "--value-codec", "pickle", "--verify", py=deb)
+    assert r.returncode == 0, r.stderr
+    made = sorted(p.name for p in tmp_path.iterdir())
+    assert made in (["w.db"], ["w.dir", "w.pag"]), made
+    if made == ["w.db"]:
+        assert "writes w.db" in r.stderr
+    back = tmp_path / "back.pkl"
+    r = run(out, back, "--value-codec", "pickle")
+    assert r.returncode == 0, r.stderr
+    with open(back, "rb") as f, open(EXAMPLE, "rb") as g:
+        assert pickle.load(f) == pickle.load(g)
