@@ -264,7 +264,7 @@ def convert_cmd(
     py2_strings: Annotated[str, typer.Option(metavar="MODE", help="Python 2 byte strings: utf8 (to str, error if not UTF-8), latin1, bytes")] = "utf8",
     table: Annotated[Optional[str], typer.Option(metavar="NAME", help="SQLite table to read or write")] = None,
     layout: Annotated[str, typer.Option(metavar="LAYOUT", help="SQLite output: auto, table (a column per field) or kv")] = "auto",
-    pk: Annotated[str, typer.Option(metavar="COLUMN", help="SQLite output: the primary-key column that holds the record key")] = "key",
+    pk: Annotated[Optional[str], typer.Option(metavar="FIELD", help="SQLite output: the field that is the primary key (default: a column `key` holding the record key)", show_default=False)] = None,
     dbm: Annotated[Optional[str], typer.Option(metavar="FORMAT", help="dbm flavour of a shelve output: dbm.dumb, dbm.sqlite3, dbm.gnu, dbm.ndbm (default: what shelve.open makes here)")] = None,
     database: Annotated[Optional[str], typer.Option(metavar="NAME", help="Berkeley DB subdatabase to read")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="read everything, report what the output would refuse or change; write nothing")] = False,

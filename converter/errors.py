@@ -82,6 +82,24 @@ class CodecMismatch(Restart):
                 f"converting again with {self.role}s not {verb} as {self.codec}")
 
 
+class LayoutFallback(Restart):
+    """A layout chosen automatically from the first records does not fit a later one (a SQLite
+    table row): the next attempt sets ``option`` to ``value`` (``layout="kv"``), and says why."""
+
+    def __init__(self, message: str, *, store: str = "", why: str = "", option: str = "layout", value="kv"):
+        super().__init__(message)
+        self.store, self.why, self.option, self.value = store, why, option, value
+
+    def apply(self, options) -> bool:
+        if getattr(options, self.option) == self.value:
+            return False
+        setattr(options, self.option, self.value)
+        return True
+
+    def note(self) -> str:
+        return f"{self.store}: {self.why}; converting again with --{self.option} {self.value}"
+
+
 class _KeepPairs(Restart):
     """A key that a dict-shaped JSON output cannot take: the next attempt writes every record as
     [key, value] pairs (``Options.keep_pairs``)."""

@@ -27,7 +27,7 @@ class Options:
     py2_strings: str = "utf8"
     table: str | None = None
     layout: str = "auto"
-    pk: str = "key"
+    pk: str | None = None  # SQLite table output: None is a "key" column (see plugins/sqlite.py)
     dbm: str | None = None
     database: str | None = None
     force: bool = False

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 from . import budget as _budget
 from .codecs import decode_records, encode_records
 from .detect import detect_input, detect_output
-from .errors import ConverterError, FormatError, OutputError, RepeatedKey, Restart, UnsupportedValueError, restart_in
+from .errors import ConverterError, FormatError, OutputError, RepeatedKey, UnsupportedValueError, restart_in
 from .options import Options
 from .registry import get_registry
 
@@ -439,12 +439,9 @@ def _named_as(scratch: Path, dst: Path):
     """A writer's errors name the scratch file it was given; make them name the user's output."""
     try:
         yield
-    except Restart:  # carries its own state, and names the output already
-        raise
-    except ConverterError as exc:
-        text = str(exc).replace(str(scratch), str(dst))
-        if text != str(exc):
-            raise type(exc)(text) from exc
+    except ConverterError as exc:  # renamed in place: a Restart keeps its state
+        if exc.args and isinstance(exc.args[0], str):
+            exc.args = (exc.args[0].replace(str(scratch), str(dst)), *exc.args[1:])
         raise
     except OSError as exc:
         if exc.filename is not None and str(exc.filename).startswith(str(scratch)):

@@ -9,9 +9,12 @@ pickled values are unpickled safely. Any other table gives one record per row: t
 Writing, ``--layout auto`` makes a real table when every record's value is a dict of scalars
 (str keys): one column per field, added as new fields appear, declared INTEGER, REAL, TEXT,
 BLOB, BOOLEAN or (for nested values) JSON TEXT; the record key goes in the primary-key column
-``--pk`` (default ``key``). Otherwise (or ``--layout kv``) a key/value table whose values are
-tagged JSON text. A value that does not fit its column's type is an error, never a silent
-conversion; fields added to hold the record key are reported.
+``--pk`` (default ``key``; see ``_Table``). date, time and datetime fields are ISO-8601 text in
+DATE, TIME and DATETIME columns. Otherwise (or ``--layout kv``, or when a later record cannot be
+a row: the conversion starts again and says why) a key/value table whose values are tagged JSON
+text. A value that does not fit its column's type is an error, never a silent conversion
+(except ints and floats, which share a widened column exactly); fields added to hold the record
+key are reported.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from itertools import chain, islice
 from pathlib import Path
 
 from converter import Format, hookimpl
-from converter.errors import ConverterError, FormatError, UnsupportedValueError
+from converter.errors import ConverterError, FormatError, LayoutFallback, UnsupportedValueError
 from converter.plugins.dbm import (
     SQLITE_MAGIC, describe_sqlite, is_dbm_sqlite3, quote_ident, read_dict_table, ro_connection, sqlite_tables,
 )
@@ -111,8 +114,6 @@ def _read_json_kv(path, table):
 
 
 def _read_rows(path, table, cols):
-    from converter.jsontags import loads
-
     with ro_connection(path) as con:
         info = list(_query(con, path, table, f"PRAGMA table_info({quote_ident(table)})"))
         pks = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
@@ -156,13 +157,50 @@ def _decoder(declared):
         return lambda v: v if v is None or type(v) in (int, float) else loads(v)
     if declared == "BOOLEAN":
         return lambda v: v if v is None else bool(v)
+    if declared in _ISO_TYPES:
+        return _iso_decoder(declared)
     return lambda v: v
+
+
+def _iso_decoder(declared):
+    """ISO-8601 text in a DATE/TIME/DATETIME column back to the Python type that wrote it; any
+    other value (another program's format, a number) is read as it is stored."""
+    import datetime
+
+    parse = getattr(datetime, declared.lower() if declared != "DATETIME" else "datetime").fromisoformat
+
+    def decode(v):
+        if type(v) is not str:
+            return v
+        try:
+            value = parse(v)
+        except ValueError:
+            return v
+        return value if value.isoformat() == v else v
+
+    return decode
 
 
 # -- writing ------------------------------------------------------------------------------------
 
 def _is_scalar(v):
-    return v is None or type(v) in (bool, int, float, str, bytes)
+    return v is None or type(v) in (bool, int, float, str, bytes) or _iso_type(v) is not None
+
+
+_ISO_TYPES = ("DATETIME", "DATE", "TIME")
+
+
+def _iso_type(v):
+    """DATETIME, DATE or TIME for a value that ISO-8601 text holds exactly (no zone name, no
+    fold), else None. Such columns hold ``isoformat()`` text, which SQLite's date functions read."""
+    import datetime
+
+    t = type(v)
+    if t is datetime.datetime or t is datetime.time:
+        if v.fold or (v.tzinfo is not None and type(v.tzinfo) is not datetime.timezone):
+            return None
+        return "DATETIME" if t is datetime.datetime else "TIME"
+    return "DATE" if t is datetime.date else None
 
 
 def _table_like(value):
@@ -181,7 +219,7 @@ def _column_type(value):
         return "TEXT"
     if t is bytes:
         return "BLOB"
-    return JSON_TYPE
+    return _iso_type(value) or JSON_TYPE
 
 
 def _fits(declared, value):
@@ -197,7 +235,7 @@ def _fits(declared, value):
         if t in (int, float, str, bytes) and not (t is int and not INT64[0] <= value <= INT64[1]):
             return value
     elif _column_type(value) == declared:
-        return value
+        return value.isoformat() if declared in _ISO_TYPES else value
     raise ValueError(f"{t.__name__} value in a column declared {declared or 'without a type'}")
 
 
@@ -208,8 +246,12 @@ def _write(path, records, options):
     layout = options.layout
     if layout not in ("auto", "table", "kv"):
         raise UnsupportedValueError(f"--layout must be auto, table or kv, not {layout!r}")
+    why = ""
     if layout == "auto":
-        layout = "table" if sample and all(_table_like(v) for _, v in sample) else "kv"
+        misfit = next((k for k, v in sample if not _table_like(v)), _NONE)
+        layout = "table" if sample and misfit is _NONE else "kv"
+        if misfit is not _NONE:
+            why = f" (auto: record {misfit!r} is not a dict of scalar fields)"
     # a file name that is not UTF-8 names a table whose undecodable bytes become U+FFFD
     table = options.table or Path(path).stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace") or "data"
     con = sqlite3.connect(os.fsencode(path), isolation_level=None)  # bytes: any file name
@@ -222,7 +264,7 @@ def _write(path, records, options):
         con.execute("PRAGMA cache_size = -16384")
         con.execute("BEGIN")
         if layout == "table":
-            _write_table(con, table, chain(sample, records), options, path)
+            _Table(con, table, options, path).write(chain(sample, records))
         else:
             _write_kv(con, table, chain(sample, records), path)
         con.execute("COMMIT")
@@ -230,7 +272,10 @@ def _write(path, records, options):
         raise ConverterError(f"{path}: SQLite refused the data: {exc}") from None
     finally:
         con.close()
-    options.note(f"{path}: table {table!r}, {layout} layout")
+    options.note(f"{path}: table {table!r}, {layout} layout{why}")
+
+
+_NONE = object()
 
 
 def _key_type(key):
@@ -261,132 +306,249 @@ def _write_kv(con, table, records, path):
     con.executemany(sql, rows())
 
 
-def _write_table(con, table, records, options, path):
-    pk = options.pk
-    columns: dict[str, str] = {}
-    qt = quote_ident(table)
-    added_key = 0
-    present = 0  # fields written, to count the ones that will read back as NULL
-    rows_written = 0
-    created = False
-    batch: list = []  # rows as lists in the order of columns (flushed before a column is added)
-    # The fast path: a record with the same fields, in the same order and of the same types, as
-    # one that took the general path and filled every column directly (no JSON column) needs
-    # only its ints range-checked. shape: (fields, value types, key type, key prepended, int
-    # positions in the row), or None.
-    shape = None
+class _Table:
+    """Records as the rows of one table: a column per field, added as fields appear.
 
-    def flush():
-        nonlocal batch
-        if batch:
-            names = list(columns)
-            sql = f"INSERT OR REPLACE INTO {qt} ({', '.join(map(quote_ident, names))}) VALUES ({', '.join('?' * len(names))})"
-            con.executemany(sql, batch)
-            batch = []
+    The record key goes in the primary-key column: ``--pk FIELD`` makes an existing field the
+    key (a record whose key differs has it replaced by the field, reported; two records with one
+    value are refused), and by default a ``key`` column (added to records without one, reported).
+    When records have a ``key`` field of their own that is not their key and the keys are ints
+    (a JSON array, JSON Lines without keys), the key is the rowid and no column is added. An int
+    column that meets a float (or a REAL column an int) is widened to a column without a type,
+    where SQLite keeps each value's own type, so both read back exactly. With ``--layout auto``
+    a record that cannot be a row makes the conversion start again with ``--layout kv``
+    (``LayoutFallback``), saying why.
+    """
 
-    for key, value in records:
-        if shape is not None and type(value) is dict and type(key) is shape[2] and tuple(value) == shape[0] \
-                and tuple(map(type, value.values())) == shape[1] and _STR_ONLY.issuperset(map(type, value)):
-            if shape[3]:
-                row = [key, *value.values()]
-            else:
-                row = list(value.values())
-                if row[0] == key:
-                    row[0] = key  # the key itself, as the general path writes it (0.0 for -0.0)
-                else:
-                    row = None  # the general path says why
-            if row is not None:
-                for i in shape[4]:
-                    if not INT64[0] <= row[i] <= INT64[1]:
-                        row = None  # nor is this one for the fast path
-                        break
-            if row is not None:
-                batch.append(row)
-                present += len(row)
-                added_key += shape[3]
-                rows_written += 1
-                if len(batch) >= 1000:
-                    flush()
-                continue
-        if type(value) is not dict or not all(isinstance(k, str) for k in value):
+    def __init__(self, con, table, options, path):
+        self.con, self.table, self.options, self.path = con, table, options, path
+        self.qt = quote_ident(table)
+        self.pk_given = options.pk is not None
+        self.pk = options.pk or "key"
+        self.auto = options.layout == "auto"
+        self.columns: dict[str, str] = {}  # name -> declared type, in table order
+        self.rowid = False  # the record key is the rowid: no key column
+        self.created = False
+        self.batch: list = []  # rows as lists in the order of the INSERT (flushed before a column changes)
+        self.replace = True  # INSERT OR REPLACE: a repeated record key was counted by the core
+        self.added_key = self.present = self.rows = self.replaced = 0
+        self.first_replaced = None
+        self.widened: list[str] = []
+        # The fast path: a record with the same fields, in the same order and of the same types, as
+        # one that took the general path and filled every column directly (no JSON column) needs
+        # only its ints range-checked. shape: (fields, value types, key type, key first in the row,
+        # int positions in the row), or None.
+        self.shape = None
+
+    def refuse(self, key, problem: str, advice: str = "use --layout kv"):
+        message = f"{self.path}: record {key!r} {problem}; {advice}"
+        if self.auto:
+            raise LayoutFallback(message, store=str(self.path), why=f"record {key!r} {problem}")
+        raise UnsupportedValueError(message)
+
+    def flush(self):
+        if not self.batch:
+            return
+        import sqlite3
+
+        names = (["rowid"] if self.rowid else []) + list(self.columns)
+        verb = "INSERT OR REPLACE" if self.replace else "INSERT"
+        sql = f"{verb} INTO {self.qt} ({', '.join(map(quote_ident, names))}) VALUES ({', '.join('?' * len(names))})"
+        try:
+            self.con.executemany(sql, self.batch)
+        except sqlite3.IntegrityError:
+            if self.replace:
+                raise
             raise UnsupportedValueError(
-                f"{path}: record {key!r} is a {type(value).__name__}, not a dict with string keys, so it cannot "
-                f"be a row of table {table!r}; use --layout kv"
-            )
-        ktype = _key_type(key)
-        if ktype in (None, JSON_TYPE):
-            raise UnsupportedValueError(f"{path}: key {key!r} ({type(key).__name__}) cannot be a SQLite primary key; use --layout kv")
-        if not created:
-            con.execute(f"CREATE TABLE {qt} ({quote_ident(pk)} {ktype} PRIMARY KEY NOT NULL)")
-            columns[pk] = ktype
-            created = True
-        if pk in value:
-            if value[pk] != key or type(value[pk]) is not type(key):
-                raise UnsupportedValueError(
-                    f"{path}: record {key!r} has field {pk!r} = {value[pk]!r}, not its key; "
-                    f"choose another key column with --pk NAME, or use --layout kv"
-                )
+                f"{self.path}: --pk {self.pk}: two records have the same {self.pk} value, and a primary key holds "
+                f"each value once; choose a field that is unique, or leave out --pk") from None
+        self.batch = []
+
+    def write(self, records):
+        shape_fast = self._fast
+        for key, value in records:
+            row = shape_fast(key, value) if self.shape is not None else None
+            if row is None:
+                row = self._general(key, value)
+            self.batch.append(row)
+            self.rows += 1
+            if len(self.batch) >= 1000:
+                self.flush()
+        self.flush()
+        self._finish()
+
+    def _fast(self, key, value):
+        shape = self.shape
+        if type(value) is not dict or type(key) is not shape[2] or tuple(value) != shape[0] \
+                or tuple(map(type, value.values())) != shape[1] or not _STR_ONLY.issuperset(map(type, value)):
+            return None
+        if shape[3]:
+            row = [key, *value.values()]
         else:
-            added_key += 1
-        row = {pk: key}
+            row = list(value.values())
+            if row[0] == key:
+                row[0] = key  # the key itself, as the general path writes it (0.0 for -0.0)
+            elif self.pk_given and type(row[0]) is not float:
+                self._replaced(key, row[0])
+            else:
+                return None  # the general path says why
+        for i in shape[4]:
+            if not INT64[0] <= row[i] <= INT64[1]:
+                return None  # nor is this one for the fast path
+        self.present += len(row) - self.rowid
+        self.added_key += shape[3] and not self.rowid
+        return row
+
+    def _replaced(self, key, new_key):
+        self.replaced += 1
+        self.first_replaced = self.first_replaced or (key, new_key)
+        if self.replace:
+            self.flush()
+            self.replace = False  # keys now come from the field: the table must find repeats itself
+
+    def _create(self, key, value):
+        if self.pk_given:
+            if self.pk not in value:
+                raise UnsupportedValueError(f"{self.path}: record {key!r} has no field {self.pk!r} for --pk {self.pk}")
+            ktype = _key_type(value[self.pk])
+            if ktype in (None, JSON_TYPE):
+                raise UnsupportedValueError(f"{self.path}: record {key!r} field {self.pk!r} = {value[self.pk]!r} "
+                                            f"cannot be a SQLite primary key; choose another --pk")
+        else:
+            own = "key" in value and (value["key"] != key or type(value["key"]) is not type(key))
+            if own and type(key) is int and INT64[0] <= key <= INT64[1]:
+                self.rowid = True  # the records' own "key" field stays theirs
+            ktype = _key_type(key)
+        if self.rowid:
+            first = next(iter(value))
+            self.columns[first] = _column_type(value[first]) if value[first] is not None else ""
+            self.con.execute(f"CREATE TABLE {self.qt} ({quote_ident(first)} {self.columns[first]})")
+        else:
+            if ktype in (None, JSON_TYPE):
+                self.refuse(key, f"has a key of type {type(key).__name__}, which cannot be a SQLite primary key")
+            self.con.execute(f"CREATE TABLE {self.qt} ({quote_ident(self.pk)} {ktype} PRIMARY KEY NOT NULL)")
+            self.columns[self.pk] = ktype
+        self.created = True
+
+    def _general(self, key, value):
+        pk, columns = self.pk, self.columns
+        if type(value) is not dict or not all(isinstance(k, str) for k in value):
+            self.refuse(key, f"is a {type(value).__name__}, not a dict with string keys, so it cannot be a row "
+                             f"of table {self.table!r}")
+        if not self.created:
+            self._create(key, value)
+        row = {}
+        if self.rowid:
+            if type(key) is not int or not INT64[0] <= key <= INT64[1]:
+                self.refuse(key, f"has a key of type {type(key).__name__}, and this table keeps int keys as rowids")
+        elif self.pk_given:
+            if pk not in value:
+                raise UnsupportedValueError(f"{self.path}: record {key!r} has no field {pk!r} for --pk {pk}")
+            if value[pk] != key or type(value[pk]) is not type(key):
+                if _key_type(value[pk]) != columns[pk]:
+                    raise UnsupportedValueError(
+                        f"{self.path}: record {key!r} field {pk!r} = {value[pk]!r} does not fit the {columns[pk]} "
+                        f"primary key; choose another --pk")
+                self._replaced(key, value[pk])
+            row[pk] = value[pk]
+        else:
+            if pk in value and (value[pk] != key or type(value[pk]) is not type(key)):
+                self.refuse(key, f"has field {pk!r} = {value[pk]!r}, not its key",
+                            "choose the key column with --pk NAME, or use --layout kv")
+            if pk not in value:
+                self.added_key += 1
+            row[pk] = key
         for field, v in value.items():
-            if field == pk:
+            if field == pk and not self.rowid:
                 continue
             if field not in columns:
                 if v is None:
                     continue  # typed when a value first appears; a missing column reads back as absent
-                flush()
+                self.flush()
                 columns[field] = _column_type(v)
-                con.execute(f"ALTER TABLE {qt} ADD COLUMN {quote_ident(field)} {columns[field]}")
+                self.con.execute(f"ALTER TABLE {self.qt} ADD COLUMN {quote_ident(field)} {columns[field]}")
             try:
                 row[field] = _fits(columns[field], v)
             except UnsupportedValueError as exc:  # from a JSON TEXT field: a cycle, shared references...
-                raise UnsupportedValueError(f"{path}: record {key!r} field {field!r}: {exc}") from None
+                raise UnsupportedValueError(f"{self.path}: record {key!r} field {field!r}: {exc}") from None
             except ValueError as exc:
-                raise UnsupportedValueError(
-                    f"{path}: record {key!r} field {field!r}: {exc}; use --layout kv to keep every value exactly"
-                ) from None
-        batch.append([row.get(n) for n in columns])
-        present += len(row)
-        rows_written += 1
-        shape = _shape(key, value, row, columns, pk)
-        if len(batch) >= 1000:
-            flush()
-    flush()
-    if not created:
-        con.execute(f"CREATE TABLE {qt} ({quote_ident(pk)} TEXT PRIMARY KEY NOT NULL)")
-    missing = rows_written * len(columns) - present
-    if missing:
-        options.note(
-            f"{missing} field(s) absent from some records (or always None) read back as None, since every row "
-            f"has every column (use --layout kv to keep records unchanged)"
-        )
-    if added_key:
-        options.note(
-            f"added column {pk!r} holding the record key to {added_key} record(s) that had no such field "
-            f"(they read back with it; use --layout kv to keep records unchanged)"
-        )
+                if {columns[field], type(v)} <= {"INTEGER", "REAL", int, float} and \
+                        (type(v) is float or INT64[0] <= v <= INT64[1]):  # a bigger int is JSON text, no number
+                    self._widen(field)
+                    row[field] = v
+                else:
+                    self.refuse(key, f"field {field!r}: {exc}", "use --layout kv to keep every value exactly")
+        self.present += len(row)
+        out = ([key] if self.rowid else []) + [row.get(n) for n in columns]
+        self.shape = _shape(key, value, row, columns, pk, self.rowid)
+        return out
+
+    def _widen(self, field):
+        """Re-declare ``field`` without a type (SQLite keeps each value's own type): the table is
+        copied once, inside the transaction, with the rows so far."""
+        self.flush()
+        self.columns[field] = ""
+        self.widened.append(field)
+        tmp = quote_ident(f"{self.table} (widening)")  # the output is a fresh file: no such table
+        defs = ", ".join(
+            f"{quote_ident(n)} {t} PRIMARY KEY NOT NULL" if n == self.pk and not self.rowid else f"{quote_ident(n)} {t}".rstrip()
+            for n, t in self.columns.items())
+        names = ", ".join(map(quote_ident, self.columns))
+        lead = "rowid, " if self.rowid else ""
+        self.con.execute(f"CREATE TABLE {tmp} ({defs})")
+        self.con.execute(f"INSERT INTO {tmp} ({lead}{names}) SELECT {lead}{names} FROM {self.qt}")
+        self.con.execute(f"DROP TABLE {self.qt}")
+        self.con.execute(f"ALTER TABLE {tmp} RENAME TO {self.qt}")
+
+    def _finish(self):
+        options, pk = self.options, self.pk
+        if not self.created:
+            self.con.execute(f"CREATE TABLE {self.qt} ({quote_ident(pk)} TEXT PRIMARY KEY NOT NULL)")
+        missing = self.rows * len(self.columns) - self.present
+        if missing:
+            options.note(
+                f"{missing} field(s) absent from some records (or always None) read back as None, since every row "
+                f"has every column (use --layout kv to keep records unchanged)"
+            )
+        if self.added_key:
+            options.note(
+                f"added column {pk!r} holding the record key to {self.added_key} record(s) that had no such field "
+                f"(they read back with it; use --layout kv to keep records unchanged)"
+            )
+        if self.rowid:
+            options.note(f"{self.path}: the records have a 'key' field of their own: their keys are the table's rowid")
+        if self.replaced:
+            old, new = self.first_replaced
+            options.note(f"{self.path}: --pk {pk}: {self.replaced} record key(s) replaced by field {pk!r} "
+                         f"(the first: {old!r} -> {new!r})")
+        for field in self.widened:
+            options.note(f"{self.path}: column {field!r} holds both ints and floats, so it is declared without a "
+                         f"type, where SQLite keeps each value's own type")
 
 
 _STR_ONLY = frozenset((str,))
-_DIRECT = frozenset(("INTEGER", "REAL", "TEXT", "BLOB", "BOOLEAN"))  # columns that store values as they are
+_DIRECT = frozenset(("INTEGER", "REAL", "TEXT", "BLOB", "BOOLEAN", ""))  # columns that store values as they are
 
 
-def _shape(key, value, row, columns, pk):
-    """The fast-path shape of a record that the general path just wrote (see _write_table), or None."""
+def _shape(key, value, row, columns, pk, rowid=False):
+    """The fast-path shape of a record that the general path just wrote (see _Table), or None."""
     names = list(columns)
     fields = tuple(value)
     if len(row) != len(names) or not all(columns[n] in _DIRECT for n in names):
         return None
-    if list(fields) == names:
-        prepend = False
+    if rowid:
+        if list(fields) != names:
+            return None
+        first = True  # the key, first in the row, is the rowid
+    elif list(fields) == names:
+        first = False
     elif pk not in value and [pk, *fields] == names:
-        prepend = True
+        first = True
     else:
         return None
     types = tuple(map(type, value.values()))
-    ints = tuple(i for i, t in enumerate((type(key),) * prepend + types) if t is int)
-    return fields, types, type(key), prepend, ints
+    ints = tuple(i for i, t in enumerate((type(key),) * first + types) if t is int)
+    return fields, types, type(key), first, ints
 
 
 @hookimpl
