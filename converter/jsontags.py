@@ -915,7 +915,8 @@ def encode(value, *, name: str = ""):
         elif kind.__module__ == "zoneinfo" and kind.__name__ == "ZoneInfo":
             slots[slot] = _encode_tzinfo(v, name)
         else:
-            raise UnsupportedValueError(f"{_where(name)}cannot write a value of type {_type_name(v)} as JSON")
+            raise UnsupportedValueError(f"{_where(name)}cannot write a value of type {_type_name(v)} as JSON "
+                                            f"(a pickle output, .pkl, holds it)")
 
     walk = _Walk(name, convert)
     return walk.run(value)
@@ -1051,7 +1052,8 @@ def plain(value, changes: collections.Counter, *, name: str = ""):
             count(kind.__name__)
             slots[slot] = repr(v)
         else:
-            raise UnsupportedValueError(f"{_where(name)}cannot write a value of type {_type_name(v)} as JSON")
+            raise UnsupportedValueError(f"{_where(name)}cannot write a value of type {_type_name(v)} as JSON "
+                                            f"(a pickle output, .pkl, holds it)")
 
     walk = _Walk(name, convert)
     return walk.run(value)

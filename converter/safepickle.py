@@ -685,6 +685,30 @@ _STAND_IN = {real: _checked_type(real) for real in _SIZED}
 _REAL = {stand_in: real for real, stand_in in _STAND_IN.items()}
 
 
+class _ZoneInfo:
+    """zoneinfo.ZoneInfo(key), as this tool's pickle writer writes a zone (plugins/pickle.py),
+    so the ``$zoneinfo`` values of its JSON come back from its pickles with the default
+    allowlist. Only one str key is taken; zoneinfo itself refuses keys that would leave the
+    time-zone data directories. (The standard pickler's form, a classmethod fetched with
+    builtins.getattr, stays refused.)"""
+
+    __slots__ = ()
+
+    def __call__(self, *args, **kwargs):
+        if kwargs or len(args) != 1 or type(args[0]) is not str or len(args[0]) > 255:
+            raise UnsafePickleError(f"{_what()}: refused a call of zoneinfo.ZoneInfo other than "
+                                    f"ZoneInfo(key) with a short str key; {_TRUST_HINT}")
+        import zoneinfo
+
+        try:
+            return zoneinfo.ZoneInfo(args[0])
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError) as exc:
+            raise FormatError(f"{_what()}: time zone {args[0]!r} is not one this machine knows ({exc})") from None
+
+    def __repr__(self):
+        return "<zoneinfo.ZoneInfo, by key only>"
+
+
 _PLAIN_TYPES = {
     "builtins": (set, frozenset, complex, bytearray, bytes, slice, range, list, dict, tuple,
                  str, int, float, bool),
@@ -700,6 +724,7 @@ _TABLE: dict[tuple[str, str], Any] = {
 _TABLE[("builtins", "object")] = _OBJECT
 _TABLE[("_codecs", "encode")] = _Encode()
 _TABLE[("copyreg", "_reconstructor")] = _Reconstructor()
+_TABLE[("zoneinfo", "ZoneInfo")] = _ZoneInfo()
 
 _RESTRICTED = frozenset({("builtins", "object"), ("_codecs", "encode"), ("copyreg", "_reconstructor")})
 
@@ -880,6 +905,11 @@ class _SafeUnpickler(pickle.Unpickler):
                 return found
         full = f"{pair[0]}.{pair[1]}"
         written = "" if pair == (module, name) else f" (written as {module}.{name})"
+        if pair[0] == "__main__":  # --allow cannot help: no module here defines it
+            raise UnsafePickleError(
+                f"{self._what or 'pickle'}: refused pickle global {full}: it was defined in the script that "
+                f"wrote the pickle, so no module here provides it; convert from a Python script that defines "
+                f"{pair[1]}: converter.convert(IN, OUT, allow=[{full!r}])")
         raise UnsafePickleError(
             f"{self._what or 'pickle'}: refused pickle global {full}{written}; "
             f"--allow {full} to permit it, or {_TRUST_HINT}")
@@ -1193,6 +1223,10 @@ def _unpickle(data, info: _ScanInfo, policy: _Policy, what: str, base: int = 0):
             raise FormatError(f"{label}: pickle is nested too deeply to load") from None
         if isinstance(exc, MemoryError):
             raise FormatError(f"{label}: pickle asks for more memory than is available") from None
+        if isinstance(exc, (AttributeError, ImportError)) and load.policy.trust:
+            # --trust: the pickle names a class or module this Python does not have
+            raise FormatError(f"{label}: the pickle needs code this Python does not have ({exc}); a class "
+                              f"defined in the script that wrote it (__main__) exists only there") from None
         raise FormatError(f"{label}: corrupt pickle ({type(exc).__name__}: {exc})") from None
     finally:
         _CURRENT.reset(token)

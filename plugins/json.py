@@ -109,6 +109,9 @@ def _read_json(path, options):
                 yield key, decode_parsed(value, name=name)
 
 
+_NO_KEY = object()  # encode() without a record to name
+
+
 def _encoder(options, path=""):
     from converter.jsontags import _dumps_general, _plain_text
 
@@ -117,7 +120,7 @@ def _encoder(options, path=""):
     if style not in ("tagged", "plain"):
         raise UnsupportedValueError(f"--json-style must be tagged or plain, not {style!r}")
 
-    def encode(value):
+    def encode(value, key=_NO_KEY):
         # jsontags.dumps(value, style=style, changes=changes), minus a call layer per record
         text = _plain_text(value)
         if text is not None:
@@ -125,7 +128,8 @@ def _encoder(options, path=""):
         try:
             return _dumps_general(value, style, changes, None, "")
         except UnsupportedValueError as exc:  # a cycle, a type JSON cannot hold, shared references that expand
-            raise UnsupportedValueError(f"{path}: {exc}") from None
+            where = f"{path}: " if key is _NO_KEY else f"{path}: record {key!r}: "
+            raise UnsupportedValueError(f"{where}{exc}") from None
 
     return encode, changes
 
@@ -169,7 +173,7 @@ def _write_json(path, records, options):
             mode = "object"
             if len(sample) == 1 and isinstance(keys[0], str) and keys[0].startswith(TAG_PREFIX) and not plain:
                 # one member named like a tag would read back as a tag: write it escaped
-                out.write(_utf8(encode({keys[0]: sample[0][1]}), path, keys[0]) + b"\n")
+                out.write(_utf8(encode({keys[0]: sample[0][1]}, keys[0]), path, keys[0]) + b"\n")
                 return
             out.write(b"{\n")
         elif arraylike:
@@ -273,15 +277,15 @@ def _json_lines_one_by_one(lines, records, index, mode, plain, encode, changes, 
                         store=str(path), key=key)
                 changes["non-str key"] += 1
                 key = str(key)
-            line = _quote(key) + ": " + (_plain_text(value) or encode(value))
+            line = _quote(key) + ": " + (_plain_text(value) or encode(value, key))
         elif mode == "array":
             if not _is_index(key, index):
                 raise ShapeMismatch(
                     f"{path}: record key {key!r} does not continue the array keys 0..{index - 1}; "
                     f"use jsonl, which holds any key", store=str(path), key=key)
-            line = _plain_text(value) or encode(value)
+            line = _plain_text(value) or encode(value, key)
         else:
-            line = "[" + encode(key) + ", " + encode(value) + "]"
+            line = "[" + encode(key, key) + ", " + encode(value, key) + "]"
         add(line, path, key)
         index += 1
 
@@ -313,7 +317,7 @@ def _write_jsonl(path, records, options):
         add = lines.add
         try:
             for key, value in records:
-                add('{"key": ' + encode(key) + ', "value": ' + encode(value) + "}\n", path, key)
+                add('{"key": ' + encode(key, key) + ', "value": ' + encode(value, key) + "}\n", path, key)
         finally:
             lines.flush()  # what came before an error is written, as it was line by line
     _report(path, options, changes)

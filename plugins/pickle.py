@@ -75,9 +75,15 @@ class _StreamingPickler(pickle.Pickler):
     # (dict, (), None, None, items) makes the C pickler emit an empty dict and then SETITEMS
     # batches straight from the iterator. ``fast`` mode keeps no memo, so memory stays flat;
     # shared sub-objects are written once per use and cycles are refused.
+    # A zoneinfo.ZoneInfo is written as ZoneInfo(key), which the safe unpickler allows (the
+    # standard form fetches a classmethod with builtins.getattr, which it must refuse).
+    # (The pickler does not call this for str, int, float, bytes, dict, list... : no cost there.)
     def reducer_override(self, obj):
-        if type(obj) is _Items:
+        t = type(obj)
+        if t is _Items:
             return (dict, (), None, None, obj.records)
+        if t.__name__ == "ZoneInfo" and t.__module__ == "zoneinfo" and obj.key is not None:
+            return (t, (obj.key,))
         return NotImplemented
 
 

@@ -99,3 +99,54 @@ def test_dbm_ndbm_written_by_berkeley_db_reads_back_by_the_name_given(tmp_path):
     assert r.returncode == 0, r.stderr
     with open(back, "rb") as f, open(EXAMPLE, "rb") as g:
         assert pickle.load(f) == pickle.load(g)
+
+
+def test_this_tools_own_zoneinfo_values_come_back_from_its_pickles_with_the_default_allowlist(tmp_path):
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo("Europe/Paris")
+    except zoneinfo.ZoneInfoNotFoundError:
+        pytest.skip("no time-zone data on this machine")
+    import datetime
+
+    from converter.jsontags import dumps
+
+    src = tmp_path / "in.json"  # what this tool writes for such a value
+    src.write_text(dumps({"meeting": datetime.datetime(2026, 12, 3, 10, tzinfo=zoneinfo.ZoneInfo("Europe/Paris"))}))
+    assert "$zoneinfo" in src.read_text()
+    r = run(src, tmp_path / "out.pkl")
+    assert r.returncode == 0, r.stderr
+    r = run(tmp_path / "out.pkl", tmp_path / "back.json")  # no --allow, and never builtins.getattr
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "back.json").read_text()) == json.loads(src.read_text())
+
+
+MAIN_CLASS = """
+import pickle, sys
+class Point:
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+pickle.dump({"p": Point(1, 2), "n": 3}, open(sys.argv[1], "wb"))
+"""
+
+
+def test_a_class_from_main_gets_advice_that_works_when_followed(tmp_path):
+    src = tmp_path / "pt.pkl"
+    subprocess.run([sys.executable, "-c", MAIN_CLASS, str(src)], check=True)
+    r = run(src, tmp_path / "out.pkl")
+    assert r.returncode == 1 and "defined in the script that wrote the pickle" in r.stderr
+    assert "--allow __main__" not in r.stderr
+    r = run(src, tmp_path / "out.pkl", "--trust")
+    assert r.returncode == 1 and "needs code this Python does not have" in r.stderr and "corrupt" not in r.stderr
+    # the advice: a script that defines the class converts it, safely (no --trust)
+    script = tmp_path / "use.py"
+    script.write_text("import sys, converter\n" + MAIN_CLASS.split("pickle.dump")[0].split("import pickle, sys")[1]
+                      + "converter.convert(sys.argv[1], sys.argv[2], allow=['__main__.Point'])\n")
+    done = subprocess.run([sys.executable, str(script), str(src), str(tmp_path / "out.pkl")], capture_output=True,
+                          text=True, env=ENV)
+    assert done.returncode == 0, done.stderr
+    # and JSON, which cannot hold the class, names the record and an output that can
+    done = subprocess.run([sys.executable, str(script), str(src), str(tmp_path / "out.json")], capture_output=True,
+                          text=True, env=ENV)
+    assert "record 'p'" in done.stderr and "a pickle output, .pkl, holds it" in done.stderr
