@@ -82,7 +82,7 @@ def run_task(task: dict) -> dict:
                 lines = describe_differences(comparison, task["main"], output, format_a=result.source_format,
                                              format_b=result.sink_format, options=opts)
                 out["verify"] = "different"
-                out["error"] = f"verification failed: {output} does not hold the same records: " + "; ".join(lines[1:4])
+                out["error"] = f"verification failed: {output} does not hold the same records: " + "; ".join(line.strip() for line in lines[1:4])
         else:
             out["verify"] = "skipped"
     except ConverterError as exc:
