@@ -396,7 +396,7 @@ def _crashed(task: dict, exc: BaseException) -> dict:
                      f"the other stores went on"}
 
 
-def _drive(executor, tasks: list, window: int, starting, finished) -> list:
+def _drive(executor, tasks: list, window: int, starting, finished, fn=run_task) -> list:
     """Submit ``tasks`` to a concurrent.futures-style ``executor``, ``window`` at a time; return
     the tasks that were in flight when the executor broke (a worker died), else []."""
     from collections import deque
@@ -412,7 +412,7 @@ def _drive(executor, tasks: list, window: int, starting, finished) -> list:
             if batch:
                 starting([t["id"] for t in batch])
                 for t in batch:
-                    inflight[executor.submit(run_task, t)] = t
+                    inflight[executor.submit(fn, t)] = t
             done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
             broken = False
             for fut in done:
@@ -450,20 +450,20 @@ def _pool(jobs: int):
     return ProcessPoolExecutor(max_workers=jobs, **kwargs)
 
 
-def _run_pool(tasks: list, jobs: int, starting, finished) -> None:
+def _run_pool(tasks: list, jobs: int, starting, finished, fn=run_task) -> None:
     """Every task in a process pool. When a worker dies (a crash, the OOM killer, a signal), the
     tasks that were in flight are run again one at a time, each in a pool of its own, so the one
     that killed its worker fails alone; then the rest continue in a fresh pool."""
     remaining = tasks
     while remaining:
         with _pool(jobs) as executor:
-            left = _drive(executor, remaining, jobs * WINDOW, starting, finished)
+            left = _drive(executor, remaining, jobs * WINDOW, starting, finished, fn)
         if not left:
             return
         suspects, remaining = left[: jobs * WINDOW], left[jobs * WINDOW:]
         for task in suspects:
             with _pool(1) as solo:
-                if _drive(solo, [task], 1, lambda ids: None, finished):
+                if _drive(solo, [task], 1, lambda ids: None, finished, fn):
                     finished(_crashed(task, _WorkerDied("it ended abruptly")))
 
 

@@ -259,6 +259,26 @@ def test_sigkill_mid_run_then_rerun_redoes_no_finished_store(tmp_path):
     assert not [p for p in dst.rglob("*") if p.name.endswith(".converting") or p.name.endswith(".tmp")]
 
 
+def crashing_task(task):
+    """A task whose worker dies when its store is "boom" (imported by the pool's workers)."""
+    if task["id"] == "boom":
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.05)
+    return {"id": task["id"], "error": None}
+
+
+def test_a_worker_that_dies_fails_only_its_store():
+    from converter.migration import _run_pool
+
+    tasks = [{"id": i, "main": f"/x/{i}", "format": "pickle"} for i in ("a", "b", "boom", "c", "d", "e")]
+    results, started = [], []
+    _run_pool(tasks, 2, started.extend, results.append, fn=crashing_task)
+    by_id = {r["id"]: r for r in results}
+    assert sorted(by_id) == sorted(t["id"] for t in tasks) and len(results) == len(tasks)
+    assert "worker process converting it died" in by_id["boom"]["error"]
+    assert all(by_id[i]["error"] is None for i in "abcde")
+
+
 def _comparable(report, dst):
     keep = ("store", "sources", "format", "output", "records", "codecs", "verify", "status", "error")
     return [{k: (e[k].replace(str(dst), "DST") if isinstance(e[k], str) else e[k]) for k in keep}
