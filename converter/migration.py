@@ -280,10 +280,15 @@ def migrate(src, dest, *, to: str = "sqlite", jobs: int | None = None, verify: b
         report.set(entry)
         if res["id"] in report.in_progress:
             report.in_progress.remove(res["id"])
+        if not_started[0] == 0:
+            report.write()  # else the next start writes it, with this store finished
         if on_event:
             on_event("done", entry)
 
+    not_started = [len(tasks)]
+
     def starting(ids: list) -> None:
+        not_started[0] -= len(ids)
         report.in_progress.extend(ids)
         report.write()  # before the tasks start: a kill after an output appears still finds it named
         if on_event:
