@@ -514,6 +514,12 @@ def migrate_cmd(
                            checksum=checksum, scheduler=scheduler, options=options, on_event=on_event)
         except MigrationError as exc:  # SRC not a directory, DEST inside SRC: a usage error
             _fail(exc, debug, 2)
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            err.print(f"convert: interrupted; finished stores are in {_clean(Path(dest) / 'migration-report.json')}, "
+                      f"and a rerun resumes; nothing is half-written", markup=False)
+            raise typer.Exit(130) from None
 
     if quiet or dry_run or not err.is_terminal:
         report = _run(work, debug)
