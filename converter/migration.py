@@ -124,7 +124,9 @@ def fingerprint(parts, root: Path, checksum: bool) -> list[dict]:
 
 
 def _same_source(old: list, new: list) -> bool:
-    keys = ("path", "size", "mtime_ns") + (("sha256",) if new and "sha256" in new[0] else ())
+    # with checksums, the content decides (as rsync --checksum): a copy that lost its mtimes is
+    # still up to date, an edit that kept size and mtime is not
+    keys = ("path", "size", "sha256") if new and "sha256" in new[0] else ("path", "size", "mtime_ns")
     if len(old) != len(new):
         return False
     return all(all(o.get(k) == n.get(k) for k in keys) for o, n in zip(old, new))
@@ -225,10 +227,20 @@ def migrate(src, dest, *, to: str = "sqlite", jobs: int | None = None, verify: b
         "not_data": tree.not_data, "unreadable": tree.unreadable, "summary": None,
     })
     tasks, plan, outputs_taken = [], [], set()
+    # a store keeps the output name an earlier run gave it, so a store added beside it later
+    # (s.dat next to s.db) cannot take that name and the outputs never swap
+    kept = {}
+    if previous.get("to") == sink.name:
+        for store in tree.stores:
+            old = old_entries.get(store.rel(src_path))
+            name = old.get("output") if old else None
+            if isinstance(name, str) and name.lower() not in outputs_taken and _inside(name):
+                kept[store.rel(src_path)] = name
+                outputs_taken.add(name.lower())
     passed = {k: getattr(options, k) for k in _PASSED_OPTIONS}
     for store in tree.stores:
         sid = store.rel(src_path)
-        out_rel = _output_name(sid, ext, known, outputs_taken)
+        out_rel = kept.get(sid) or _output_name(sid, ext, known, outputs_taken)
         output = dest_path / out_rel
         try:
             fp = fingerprint(store.parts, src_path, checksum)
@@ -350,6 +362,12 @@ def _output_name(sid: str, ext: str, known: set, taken: set) -> str:
             name, n = f"{sid}.{n}{ext}", n + 1
     taken.add(name.lower())
     return name
+
+
+def _inside(rel: str) -> bool:
+    """A name from the report stays under DEST (the report is a file anyone could edit)."""
+    p = Path(rel)
+    return not p.is_absolute() and ".." not in p.parts and bool(p.parts)
 
 
 def _remove_stale_temp(dest: Path) -> None:

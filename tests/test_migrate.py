@@ -259,6 +259,25 @@ def test_sigkill_mid_run_then_rerun_redoes_no_finished_store(tmp_path):
     assert not [p for p in dst.rglob("*") if p.name.endswith(".converting") or p.name.endswith(".tmp")]
 
 
+def test_checksum_resume_and_stable_output_names(tmp_path):
+    import converter
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    shutil.copy(FIXTURES / "debian/bdb_hash.db", src / "s.db")
+    first = converter.migrate(src, dst, jobs=1, checksum=True)
+    (e,) = first["stores"]
+    assert e["sources"][0]["sha256"] == hashlib.sha256((src / "s.db").read_bytes()).hexdigest()
+    os.utime(src / "s.db", ns=(1, 1))  # content unchanged: up to date by checksum
+    for f in ("dbm_dumb.dat", "dbm_dumb.dir"):  # a store added beside it, whose name sorts first
+        shutil.copy(FIXTURES / "py313" / f, src / f.replace("dbm_dumb", "s"))
+    second = converter.migrate(src, dst, jobs=1, checksum=True)
+    by = entries(second)
+    assert by["s.db"] == e and by["s.db"]["output"] == "s.sqlite"
+    assert by["s.dat"]["output"] == "s.dat.sqlite" and by["s.dat"]["status"] == "ok"
+    assert converter.migration.succeeded(second)
+
+
 def crashing_task(task):
     """A task whose worker dies when its store is "boom" (imported by the pool's workers)."""
     if task["id"] == "boom":
