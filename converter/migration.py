@@ -33,6 +33,7 @@ from .errors import ConverterError
 from .options import Options
 
 REPORT_NAME = "migration-report.json"
+JOURNAL_NAME = ".migration-report.journal"  # what finished since the report was last rewritten
 REPORT_VERSION = 1
 WINDOW = 2  # tasks in flight per job: enough to keep every worker busy, few to redo after a crash
 
@@ -133,25 +134,57 @@ def _same_source(old: list, new: list) -> bool:
 
 
 def read_report(dest) -> dict | None:
-    """The report of an earlier run into ``dest``, or None (missing or unreadable: start afresh)."""
+    """The report of an earlier run into ``dest`` with its journal replayed (what a killed run
+    finished after the report was last rewritten), or None (missing or unreadable: start afresh)."""
+    dest = Path(dest)
     try:
-        with open(Path(dest) / REPORT_NAME, encoding="utf-8") as f:
+        with open(dest / REPORT_NAME, encoding="utf-8") as f:
             report = json.load(f)
     except (OSError, ValueError):
         return None
-    return report if isinstance(report, dict) and report.get("version") == REPORT_VERSION else None
+    if not (isinstance(report, dict) and report.get("version") == REPORT_VERSION):
+        return None
+    try:
+        with open(dest / JOURNAL_NAME, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return report
+    stores = {e.get("store"): e for e in report.get("stores", []) if isinstance(e, dict)}
+    in_progress = list(report.get("in_progress", []))
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # the last line of a run killed while writing it
+        if isinstance(event.get("start"), list):
+            in_progress.extend(i for i in event["start"] if i not in in_progress)
+        elif isinstance(event.get("done"), dict) and "store" in event["done"]:
+            stores[event["done"]["store"]] = event["done"]
+            if event["done"]["store"] in in_progress:
+                in_progress.remove(event["done"]["store"])
+    report["stores"] = [stores[k] for k in sorted(stores, key=str)]
+    report["in_progress"] = in_progress
+    return report
 
 
 class _Report:
-    """The report being written: each finished entry is serialised once, and the file is the
-    join of those texts, so writing it after every store costs little more than the write."""
+    """The report being written. The file is rewritten whole (a temporary file, then
+    os.replace) at most every ``INTERVAL`` seconds and at the end; in between, each store
+    started or finished is one line appended to the journal beside it, so a kill loses nothing
+    but the stores in flight and a run of many stores does not rewrite the report per store.
+    Each finished entry is serialised once."""
+
+    INTERVAL = 2.0
 
     def __init__(self, path: Path, head: dict):
         self.path, self.head = path, head
+        self.journal = path.with_name(JOURNAL_NAME)
         self.entries: dict[str, dict] = {}
         self._texts: dict[str, str] = {}
         self.in_progress: list[str] = []
         self.seconds = 0.0  # spent writing it
+        self._fd = None
+        self._written = 0.0
 
     def set(self, entry: dict) -> None:
         self.entries[entry["store"]] = entry
@@ -170,7 +203,28 @@ class _Report:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, self.path)
+        if self._fd is None:
+            self._fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.ftruncate(self._fd, 0)  # all it held is in the report now (replaying it twice is harmless)
+        self._written = time.monotonic()
         self.seconds += time.perf_counter() - t
+
+    def log(self, event: dict) -> None:
+        """One line in the journal (one write call), then the report if it is due."""
+        t = time.perf_counter()
+        os.write(self._fd, (json.dumps(event, ensure_ascii=True) + "\n").encode("ascii"))
+        self.seconds += time.perf_counter() - t
+        if time.monotonic() - self._written >= self.INTERVAL:
+            self.write()
+
+    def close(self) -> None:
+        self.write()
+        os.close(self._fd)
+        self._fd = None
+        try:
+            os.unlink(self.journal)
+        except OSError:
+            pass
 
 
 # -- the engine ------------------------------------------------------------------------------------
@@ -208,10 +262,25 @@ def migrate(src, dest, *, to: str = "sqlite", jobs: int | None = None, verify: b
     if jobs < 1:
         raise MigrationError(f"--jobs {jobs}: give at least 1")
 
-    from .tree import scan
-
     started_wall = time.time()
     t0 = time.perf_counter()
+    # the workers start (and import the readers) while this process walks the tree
+    pool = _pool(jobs) if jobs > 1 and not scheduler and not dry_run else None
+    if pool is not None:
+        for _ in range(jobs):
+            pool.submit(_ready)
+    try:
+        return _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run, checksum, scheduler,
+                        options, registry, on_event, started_wall, t0, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run, checksum, scheduler, options,
+             registry, on_event, started_wall, t0, pool) -> dict:
+    from .tree import scan
+
     tree = scan(src_path, registry)
     previous = read_report(dest_path) or {}
     old_entries = {e["store"]: e for e in previous.get("stores", []) if isinstance(e, dict) and "store" in e}
@@ -292,38 +361,34 @@ def migrate(src, dest, *, to: str = "sqlite", jobs: int | None = None, verify: b
         report.set(entry)
         if res["id"] in report.in_progress:
             report.in_progress.remove(res["id"])
-        if not_started[0] == 0:
-            report.write()  # else the next start writes it, with this store finished
+        report.log({"done": entry})
         if on_event:
             on_event("done", entry)
 
-    not_started = [len(tasks)]
-
     def starting(ids: list) -> None:
-        not_started[0] -= len(ids)
         report.in_progress.extend(ids)
-        report.write()  # before the tasks start: a kill after an output appears still finds it named
+        report.log({"start": ids})  # before the tasks start: a kill after an output appears still finds it named
         if on_event:
             for i in ids:
                 on_event("start", {"store": i})
 
     t_run = time.perf_counter()
-    if tasks:
-        if scheduler:
+    try:
+        if scheduler and tasks:
             _run_dask(tasks, scheduler, jobs, starting, finished, report)
-        elif jobs == 1:
+        elif jobs == 1 or len(tasks) <= 1:
             for task in tasks:
                 starting([task["id"]])
                 finished(run_task(task))
         else:
-            _run_pool(tasks, jobs, starting, finished)
-    report.in_progress = []
-    report.head["finished"] = _iso(time.time())
-    report.head["run_seconds"] = round(time.perf_counter() - t_run, 6)
-    report.head["report_seconds"] = round(report.seconds, 6)
-    doc = report.document()
-    report.head["summary"] = _summary(doc, plan, tree)
-    report.write()
+            _run_pool(tasks, jobs, starting, finished, first=pool)
+        report.in_progress = []
+        report.head["finished"] = _iso(time.time())
+        report.head["run_seconds"] = round(time.perf_counter() - t_run, 6)
+        report.head["report_seconds"] = round(report.seconds, 6)
+        report.head["summary"] = _summary(report.document(), plan, tree)
+    finally:
+        report.close()  # after Ctrl-C too: the report holds every store that finished
     doc = report.document()
     doc["plan"] = plan
     return doc
@@ -465,21 +530,34 @@ def _pool(jobs: int):
         # forkserver: no fork of a process with threads (the progress display has one); its
         # server imports the engine and the built-in readers once, so each worker starts warm
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["converter.migration", "converter.pipeline", "converter.verify",
-                                    "converter.registry", "converter.plugins.dbm"])
+        ctx.set_forkserver_preload(_PRELOAD)
         kwargs["mp_context"] = ctx
     if sys.version_info >= (3, 11):
         kwargs["max_tasks_per_child"] = 500  # bound what a long-lived worker can accumulate
-    return ProcessPoolExecutor(max_workers=jobs, **kwargs)
+    return ProcessPoolExecutor(max_workers=jobs, initializer=_ready, **kwargs)
 
 
-def _run_pool(tasks: list, jobs: int, starting, finished, fn=run_task) -> None:
+# imported once by the forkserver, so that no worker pays for them on its first store
+_PRELOAD = ["converter.migration", "converter.pipeline", "converter.verify", "converter.registry", "sqlite3",
+            "converter.plugins.dbm", "converter.plugins.sqlite", "converter.plugins.pickle", "converter.plugins.json",
+            "converter.safepickle", "converter.jsontags", "converter.keyset"]
+
+
+def _ready() -> None:
+    """A worker's start: the registry built once (plugins loaded as in the migrating process)."""
+    from .registry import get_registry
+
+    get_registry()
+
+
+def _run_pool(tasks: list, jobs: int, starting, finished, fn=run_task, first=None) -> None:
     """Every task in a process pool. When a worker dies (a crash, the OOM killer, a signal), the
     tasks that were in flight are run again one at a time, each in a pool of its own, so the one
     that killed its worker fails alone; then the rest continue in a fresh pool."""
     remaining = tasks
     while remaining:
-        with _pool(jobs) as executor:
+        executor, first = first or _pool(jobs), None
+        with executor:
             left = _drive(executor, remaining, jobs * WINDOW, starting, finished, fn)
         if not left:
             return

@@ -214,6 +214,8 @@ def test_a_file_that_cannot_be_read_is_reported(tmp_path):
 
 
 def test_sigkill_mid_run_then_rerun_redoes_no_finished_store(tmp_path):
+    from converter.migration import read_report
+
     src, dst = tmp_path / "src", tmp_path / "dst"
     for i in range(40):
         d = src / f"d{i % 4}"
@@ -228,7 +230,7 @@ def test_sigkill_mid_run_then_rerun_redoes_no_finished_store(tmp_path):
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                done = [e for e in json.loads(report_path.read_text())["stores"] if e["status"] == "ok"]
+                done = [e for e in (read_report(dst) or {}).get("stores", []) if e["status"] == "ok"]
             except (OSError, ValueError):
                 done = []
             if done:
@@ -245,7 +247,7 @@ def test_sigkill_mid_run_then_rerun_redoes_no_finished_store(tmp_path):
                 break
             time.sleep(0.02)
     assert done, "no store finished before the deadline"
-    killed = json.loads(report_path.read_text())
+    killed = read_report(dst)  # the report and the journal of what finished since it was written
     finished = {e["store"]: e for e in killed["stores"] if e["status"] == "ok"}
     assert len(finished) < 40, "the run ended before it was killed: make the stores bigger"
 
@@ -256,7 +258,7 @@ def test_sigkill_mid_run_then_rerun_redoes_no_finished_store(tmp_path):
     for store, e in finished.items():
         assert final[store] == e  # same entry: same run, same finish time, not converted again
     assert sum(e["run"] == 2 for e in final.values()) == 40 - len(finished)
-    assert not [p for p in dst.rglob("*") if p.name.endswith(".converting") or p.name.endswith(".tmp")]
+    assert not [p for p in dst.rglob("*") if p.name.endswith((".converting", ".tmp", ".journal"))]
 
 
 def test_checksum_resume_and_stable_output_names(tmp_path):
