@@ -21,6 +21,16 @@ __all__ = [
     "convert",
     "get_registry",
     "hookimpl",
+    "migrate",
     "read_records",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # converter.migrate(src, dest, ...) without paying for the engine at ``import converter``
+    if name == "migrate":
+        from .migration import migrate
+
+        return migrate
+    raise AttributeError(f"module 'converter' has no attribute {name!r}")

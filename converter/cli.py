@@ -83,7 +83,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 warnings.showwarning = _show_warning
 
-SUBCOMMANDS = ("convert", "verify", "identify", "formats", "plugins")
+SUBCOMMANDS = ("convert", "verify", "identify", "formats", "plugins", "migrate")
 # the built-in names, for help texts (tests/test_cli.py checks them against the registry)
 _FORMATS = ("pickle, json, jsonl, shelve, sqlite, dbm.dumb, dbm.gnu, dbm.ndbm, dbm.sqlite3, berkeleydb, "
             "gdbm-dump, db_dump, or a plugin's (`convert formats`)")
@@ -97,6 +97,7 @@ _EXAMPLES = """Examples:
   convert old.gdbm new.db --to dbm.sqlite3 --verify
   convert verify old.gdbm new.db         the same records? (formats may differ)
   convert identify FILE...               what is this file, and why
+  convert migrate old-app/ migrated/     every store in a tree, verified, with a report
 """
 
 
@@ -501,6 +502,120 @@ def plugins_cmd(
         if r["error"]:
             line += f"  ({r['error']})"
         out.print(line, markup=False)
+
+
+# -- convert migrate (the engine is converter/migrate.py) --------------------------------------
+
+@app.command("migrate", help="Convert every store under SRC_DIR to the same path under DEST_DIR, verify each, "
+             "and write DEST_DIR/migration-report.json; a rerun resumes. Exit 0 only if every store converted and verified.")
+def migrate_cmd(
+    src: Annotated[Path, typer.Argument(metavar="SRC_DIR", show_default=False)],
+    dest: Annotated[Path, typer.Argument(metavar="DEST_DIR", show_default=False)],
+    to: Annotated[str, typer.Option("--to", metavar="FORMAT", help="output format")] = "sqlite",
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="N", help="worker processes (default: the number of cores; 1: in this process)")] = None,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="do not re-read and compare each output")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="redo every store, replacing existing outputs")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan; write nothing")] = False,
+    checksum: Annotated[bool, typer.Option("--checksum", help="fingerprint sources by sha256 too, not only size and mtime")] = False,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786); workers must see the same paths")] = None,
+    key_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help=f"codec of dbm keys: {_CODECS}")] = None,
+    value_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help="codec of dbm values")] = None,
+    py2_strings: Annotated[str, typer.Option(metavar="MODE", help="Python 2 byte strings: utf8, latin1, bytes")] = "utf8",
+    budget: Annotated[Optional[str], typer.Option(metavar="LIMITS", help="raise resource limits for trusted inputs (see README)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display or summary table")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+):
+    if jobs is not None and jobs < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--jobs")
+    options = _run(lambda: Options(key_codec=key_codec, value_codec=value_codec, py2_strings=py2_strings,
+                                   budget=_budget_option(budget)), debug)
+    from .migration import MigrationError, migrate, succeeded
+
+    def work(on_event=None):
+        try:
+            return migrate(src, dest, to=to, jobs=jobs, verify=not no_verify, force=force, dry_run=dry_run,
+                           checksum=checksum, scheduler=scheduler, options=options, on_event=on_event)
+        except MigrationError as exc:  # SRC not a directory, DEST inside SRC: a usage error
+            _fail(exc, debug, 2)
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            err.print(f"convert: interrupted; finished stores are in {_clean(Path(dest) / 'migration-report.json')}, "
+                      f"and a rerun resumes; nothing is half-written", markup=False)
+            raise typer.Exit(130) from None
+
+    if quiet or dry_run or not err.is_terminal:
+        report = _run(work, debug)
+    else:
+        with _migrate_progress() as on_event:
+            report = _run(lambda: work(on_event), debug)
+    if dry_run:
+        _print_plan(report)
+        return
+    if not quiet:
+        _print_migration(report)
+    if not succeeded(report):
+        raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _migrate_progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("migrating"), BarColumn(), MofNCompleteColumn(), TextColumn("stores"),
+                  TextColumn("{task.fields[records]:,} records"), TimeElapsedColumn(),
+                  console=err.rich, transient=True) as bar:
+        task = bar.add_task("stores", total=None, records=0)
+
+        def on_event(kind, data):
+            if kind == "plan":
+                bar.update(task, total=sum(1 for p in data["plan"] if p["action"] == "convert"))
+            elif kind == "done":
+                bar.update(task, advance=1, records=bar.tasks[0].fields["records"] + (data.get("records") or 0))
+
+        yield on_event
+
+
+def _print_plan(report):
+    for p in report["plan"]:
+        if p["action"] == "convert":
+            out.print(_clean(f"convert  {p['store']} ({p['format']}) -> {p['output']}"), markup=False)
+        else:
+            out.print(_clean(f"skip     {p['store']}: {p['why']}"), markup=False)
+    for d in report["not_data"]:
+        out.print(_clean(f"not data {d['path']}: {d['reason']}"), markup=False)
+    for d in report["unreadable"]:
+        out.print(_clean(f"unreadable {d['path']}: {d['error']}"), markup=False)
+    s = report["summary"]
+    err.print(f"dry run: {s['converted']} store(s) to convert, {s['up_to_date']} up to date, {s['not_data']} file(s) "
+              f"not data, {s['unreadable']} unreadable; nothing was written", markup=False)
+
+
+def _print_migration(report, limit=40):
+    from rich.table import Table
+
+    stores = report["stores"]
+    failed = [e for e in stores if e["status"] != "ok"]
+    shown = stores if len(stores) <= limit else failed[:limit]
+    table = Table(title=f"migration of {_clean(report['source'])}", show_lines=False)
+    for col, just in (("store", "left"), ("format", "left"), ("records", "right"), ("verify", "left"),
+                      ("seconds", "right"), ("result", "left")):
+        table.add_column(col, justify=just, overflow="fold")
+    for e in shown:
+        result = "ok" if e["status"] == "ok" else "FAILED (below)"
+        table.add_row(_clean(e["store"]), e["format"], "-" if e["records"] is None else f"{e['records']:,}",
+                      e["verify"] or "-", "-" if e["seconds"] is None else f"{e['seconds']:.2f}", result)
+    if shown:
+        err.rich.print(table)
+    for e in failed:
+        err.print(f"convert: error: {_clean(e['error'] or e['status'])}", markup=False)
+    for d in report["unreadable"]:
+        err.print(f"convert: error: {_clean(d['error'])}", markup=False)
+    s = report["summary"]
+    err.print(f"{s['ok']} of {s['stores']} store(s) ok ({s['converted']} converted this run, {s['up_to_date']} up to "
+              f"date), {s['failed']} failed, {s['unreadable']} unreadable, {s['not_data']} file(s) not data, "
+              f"{s['records']:,} record(s); report: {_clean(Path(report['dest']) / 'migration-report.json')}",
+              markup=False)
 
 
 class _RateColumn:

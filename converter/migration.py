@@ -1,0 +1,593 @@
+"""Migrate a whole tree: plan, convert and verify every store, report, resume.
+
+    >>> import converter
+    >>> report = converter.migrate("legacy/", "migrated/", to="sqlite", jobs=2)
+
+The plan (``converter.tree.scan``) finds every store under SRC by content; each is converted to
+the same relative path under DEST with the new extension, then verified (``verify.compare``),
+by ``run_task`` -- a plain function of a plain dict, returning a plain dict, so it runs the same
+in this process (``jobs=1``), in a ``ProcessPoolExecutor`` (``jobs>1``: one store per task, a
+worker that dies fails only its store) or on a Dask cluster (``scheduler=ADDRESS``, through
+``distributed.Client.get_executor()``). One store's failure never stops the others.
+
+The report, ``DEST/migration-report.json``, is written atomically (a temporary file, then
+``os.replace``) after each finished store, so a run killed by SIGKILL loses only the stores in
+flight; a rerun skips every store whose entry is ``ok``, whose source files still have the
+fingerprint it records (size and mtime_ns of each file, and sha256 with ``checksum``) and whose
+output is still there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from .errors import ConverterError
+from .options import Options
+
+REPORT_NAME = "migration-report.json"
+JOURNAL_NAME = ".migration-report.journal"  # what finished since the report was last rewritten
+REPORT_VERSION = 1
+WINDOW = 2  # tasks in flight per job: enough to keep every worker busy, few to redo after a crash
+
+# options a task carries to its worker (the rest are the conversion's own state)
+_PASSED_OPTIONS = ("key_codec", "value_codec", "py2_strings", "allow", "trust", "table", "database",
+                   "budget", "pickle_protocol", "json_style", "layout", "pk", "dbm")
+
+
+class MigrationError(ConverterError):
+    """A migration that cannot start: SRC is not a directory, DEST inside SRC, a bad option."""
+
+
+# -- the task: runs in a worker ------------------------------------------------------------------
+
+_CODEC_NOTE = re.compile(r": (key|value)s read as (\S+) \(")
+
+
+def run_task(task: dict) -> dict:
+    """Convert one store and verify it; never raises for the store's own failure.
+
+    ``task``: {"id", "main", "format", "output", "to", "verify", "force", "options": {...}}.
+    Returns {"id", "records", "format", "codecs", "notes", "verify", "seconds", "error"}.
+    """
+    from .errorpolicy import answer
+    from .pipeline import convert
+
+    started = time.perf_counter()
+    out = {"id": task["id"], "records": None, "format": task["format"], "codecs": {}, "notes": [],
+           "verify": None, "seconds": 0.0, "error": None}
+    options = Options(**task["options"], force=task["force"])
+    try:
+        output = Path(task["output"])
+        output.parent.mkdir(parents=True, exist_ok=True)
+        result = convert(task["main"], output, from_=task["format"], to=task["to"], options=options)
+        out["records"], out["format"] = result.records, result.source_format
+        out["notes"] = list(result.notes)
+        out["codecs"] = _codecs(result.notes, options)
+        if task["verify"]:
+            from .verify import compare, describe_differences
+
+            opts = replace(options, notes=[], on_note=None, codec_exclusions=set(options.codec_exclusions))
+            comparison = compare(task["main"], output, format_a=result.source_format, format_b=result.sink_format,
+                                 options=opts)
+            if comparison.equal:
+                out["verify"] = "equal"
+            else:
+                lines = describe_differences(comparison, task["main"], output, format_a=result.source_format,
+                                             format_b=result.sink_format, options=opts)
+                out["verify"] = "different"
+                out["error"] = f"verification failed: {output} does not hold the same records: " + "; ".join(line.strip() for line in lines[1:4])
+        else:
+            out["verify"] = "skipped"
+    except ConverterError as exc:
+        out["error"] = str(exc)
+    except (OSError, MemoryError, RecursionError) as exc:
+        out["error"] = answer(exc)[0]
+    except Exception as exc:  # a bug or a plugin's: this store fails, the others go on
+        out["error"] = f"internal error: {type(exc).__name__}: {exc}"
+    out["seconds"] = round(time.perf_counter() - started, 6)
+    return out
+
+
+def _codecs(notes, options) -> dict:
+    found = {"key": options.key_codec, "value": options.value_codec}
+    for note in notes:
+        m = _CODEC_NOTE.search(note)
+        if m:
+            found[m.group(1)] = m.group(2)
+    return {k: v for k, v in found.items() if v}
+
+
+# -- fingerprints and the report -----------------------------------------------------------------
+
+def fingerprint(parts, root: Path, checksum: bool) -> list[dict]:
+    """Per source file: path (relative to ``root``), size, mtime_ns (and sha256)."""
+    out = []
+    for p in sorted(parts, key=str):
+        st = os.stat(p)
+        entry = {"path": p.relative_to(root).as_posix(), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                 "mtime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(st.st_mtime))}
+        if checksum:
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            entry["sha256"] = h.hexdigest()
+        out.append(entry)
+    return out
+
+
+def _same_source(old: list, new: list) -> bool:
+    # with checksums, the content decides (as rsync --checksum): a copy that lost its mtimes is
+    # still up to date, an edit that kept size and mtime is not
+    keys = ("path", "size", "sha256") if new and "sha256" in new[0] else ("path", "size", "mtime_ns")
+    if len(old) != len(new):
+        return False
+    return all(all(o.get(k) == n.get(k) for k in keys) for o, n in zip(old, new))
+
+
+def read_report(dest) -> dict | None:
+    """The report of an earlier run into ``dest`` with its journal replayed (what a killed run
+    finished after the report was last rewritten), or None (missing or unreadable: start afresh)."""
+    dest = Path(dest)
+    try:
+        with open(dest / REPORT_NAME, encoding="utf-8") as f:
+            report = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(report, dict) and report.get("version") == REPORT_VERSION):
+        return None
+    try:
+        with open(dest / JOURNAL_NAME, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return report
+    stores = {e.get("store"): e for e in report.get("stores", []) if isinstance(e, dict)}
+    in_progress = list(report.get("in_progress", []))
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # the last line of a run killed while writing it
+        if isinstance(event.get("start"), list):
+            in_progress.extend(i for i in event["start"] if i not in in_progress)
+        elif isinstance(event.get("done"), dict) and "store" in event["done"]:
+            stores[event["done"]["store"]] = event["done"]
+            if event["done"]["store"] in in_progress:
+                in_progress.remove(event["done"]["store"])
+    report["stores"] = [stores[k] for k in sorted(stores, key=str)]
+    report["in_progress"] = in_progress
+    return report
+
+
+class _Report:
+    """The report being written. The file is rewritten whole (a temporary file, then
+    os.replace) at most every ``INTERVAL`` seconds and at the end; in between, each store
+    started or finished is one line appended to the journal beside it, so a kill loses nothing
+    but the stores in flight and a run of many stores does not rewrite the report per store.
+    Each finished entry is serialised once."""
+
+    INTERVAL = 2.0
+
+    def __init__(self, path: Path, head: dict):
+        self.path, self.head = path, head
+        self.journal = path.with_name(JOURNAL_NAME)
+        self.entries: dict[str, dict] = {}
+        self._texts: dict[str, str] = {}
+        self.in_progress: list[str] = []
+        self.seconds = 0.0  # spent writing it
+        self._fd = None
+        self._written = 0.0
+
+    def set(self, entry: dict) -> None:
+        self.entries[entry["store"]] = entry
+        self._texts[entry["store"]] = json.dumps(entry, ensure_ascii=True)
+
+    def document(self) -> dict:
+        return {**self.head, "in_progress": list(self.in_progress),
+                "stores": [self.entries[k] for k in sorted(self.entries)]}
+
+    def write(self) -> None:
+        t = time.perf_counter()
+        head = json.dumps({**self.head, "in_progress": list(self.in_progress)}, ensure_ascii=True, indent=1)
+        stores = ",\n  ".join(self._texts[k] for k in sorted(self._texts))
+        text = head[:-2] + ',\n "stores": [\n  ' + stores + "\n ]\n}\n"
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, self.path)
+        if self._fd is None:
+            self._fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.ftruncate(self._fd, 0)  # all it held is in the report now (replaying it twice is harmless)
+        self._written = time.monotonic()
+        self.seconds += time.perf_counter() - t
+
+    def log(self, event: dict) -> None:
+        """One line in the journal (one write call), then the report if it is due."""
+        t = time.perf_counter()
+        os.write(self._fd, (json.dumps(event, ensure_ascii=True) + "\n").encode("ascii"))
+        self.seconds += time.perf_counter() - t
+        if time.monotonic() - self._written >= self.INTERVAL:
+            self.write()
+
+    def close(self) -> None:
+        self.write()
+        os.close(self._fd)
+        self._fd = None
+        try:
+            os.unlink(self.journal)
+        except OSError:
+            pass
+
+
+# -- the engine ------------------------------------------------------------------------------------
+
+def migrate(src, dest, *, to: str = "sqlite", jobs: int | None = None, verify: bool = True, force: bool = False,
+            dry_run: bool = False, checksum: bool = False, scheduler: str | None = None,
+            options: Options | None = None, registry=None,
+            on_event: Callable[[str, dict], None] | None = None) -> dict:
+    """Migrate every store under ``src`` to ``dest``; return the report (also written to
+    ``dest/migration-report.json`` unless ``dry_run``).
+
+    ``jobs``: worker processes (default: the number of cores; 1 runs in this process).
+    ``scheduler``: a Dask scheduler address; the tasks go to its workers, which must see
+    ``src`` and ``dest`` at the same paths. ``on_event(kind, data)`` is told of "plan"
+    (the report before any store runs), "start" (a task id), "done" (a store's entry).
+    Raises ``MigrationError`` when the migration cannot start; a store's failure is in its entry.
+    """
+    from .registry import get_registry
+
+    registry = registry or get_registry()
+    options = options or Options()
+    src_path, dest_path = Path(os.path.abspath(src)), Path(os.path.abspath(dest))
+    if not src_path.is_dir():
+        raise MigrationError(f"{src}: not a directory")
+    if dest_path == src_path or src_path in dest_path.parents:
+        raise MigrationError(f"{dest}: the destination is inside the source tree; choose a directory outside {src}")
+    if dest_path in src_path.parents:
+        raise MigrationError(f"{dest}: the destination contains the source tree; choose a directory beside it")
+    if dest_path.exists() and not dest_path.is_dir():
+        raise MigrationError(f"{dest}: not a directory")
+    sink = registry.format(to)
+    if sink.writer is None:
+        raise MigrationError(f"format {sink.name} cannot be written")
+    jobs = jobs or _cores()
+    if jobs < 1:
+        raise MigrationError(f"--jobs {jobs}: give at least 1")
+
+    started_wall = time.time()
+    t0 = time.perf_counter()
+    # the workers start (and import the readers) while this process walks the tree
+    pool = _pool(jobs) if jobs > 1 and not scheduler and not dry_run else None
+    if pool is not None:
+        for _ in range(jobs):
+            pool.submit(_ready)
+    try:
+        return _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run, checksum, scheduler,
+                        options, registry, on_event, started_wall, t0, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run, checksum, scheduler, options,
+             registry, on_event, started_wall, t0, pool) -> dict:
+    from .tree import scan
+
+    tree = scan(src_path, registry)
+    previous = read_report(dest_path) or {}
+    old_entries = {e["store"]: e for e in previous.get("stores", []) if isinstance(e, dict) and "store" in e}
+    interrupted = set(previous.get("in_progress", []))
+    ext = sink.extensions[0] if sink.extensions else "." + sink.name
+    known = {e.lower() for f in registry for e in f.extensions} | {".dat", ".dir", ".pag", ".bak", ".db"}
+    run = int(previous.get("runs", 0)) + 1
+
+    report = _Report(dest_path / REPORT_NAME, {
+        "version": REPORT_VERSION, "tool": f"converter-toolkit {_version()}", "source": str(src_path),
+        "dest": str(dest_path), "to": sink.name, "verify": verify, "checksum": checksum, "runs": run,
+        "started": _iso(started_wall), "finished": None, "dry_run": dry_run,
+        "not_data": tree.not_data, "unreadable": tree.unreadable, "summary": None,
+    })
+    tasks, plan, outputs_taken = [], [], set()
+    # a store keeps the output name an earlier run gave it, so a store added beside it later
+    # (s.dat next to s.db) cannot take that name and the outputs never swap
+    kept = {}
+    if previous.get("to") == sink.name:
+        for store in tree.stores:
+            old = old_entries.get(store.rel(src_path))
+            name = old.get("output") if old else None
+            if isinstance(name, str) and name.lower() not in outputs_taken and _inside(name):
+                kept[store.rel(src_path)] = name
+                outputs_taken.add(name.lower())
+    passed = {k: getattr(options, k) for k in _PASSED_OPTIONS}
+    for store in tree.stores:
+        sid = store.rel(src_path)
+        out_rel = kept.get(sid) or _output_name(sid, ext, known, outputs_taken)
+        output = dest_path / out_rel
+        try:
+            fp = fingerprint(store.parts, src_path, checksum)
+        except OSError as exc:
+            fp = []
+            tree.unreadable.append({"path": sid, "error": f"{store.main}: {exc.strerror or exc}"})
+            continue
+        entry = {"store": sid, "sources": fp, "format": store.format, "detected": store.reason,
+                 "output": out_rel, "records": None, "codecs": {}, "notes": [], "verify": None,
+                 "seconds": None, "error": None, "status": "pending", "run": run, "finished": None}
+        old = old_entries.get(sid)
+        outputs = sink.parts(output)
+        if (not force and old and old.get("status") == "ok" and old.get("output") == out_rel
+                and _same_source(old.get("sources", []), fp) and all(o.exists() for o in outputs)
+                and (old.get("verify") == "equal" or not verify)):
+            report.set(old)
+            plan.append({"store": sid, "action": "skip", "why": "up to date (same fingerprint, output present)",
+                         "format": store.format, "output": out_rel})
+            continue
+        # an output this destination's report knows (an earlier or interrupted run made it) is
+        # replaced; any other file under the output's name needs --force
+        replace_ok = force or old is not None or sid in interrupted
+        plan.append({"store": sid, "action": "convert", "format": store.format, "output": out_rel,
+                     "files": [s["path"] for s in fp]})
+        report.set(entry)
+        tasks.append({"id": sid, "main": str(store.main), "format": store.format, "output": str(output),
+                      "to": sink.name, "verify": verify, "force": replace_ok, "options": passed})
+    report.head["plan_seconds"] = round(time.perf_counter() - t0, 6)
+    if dry_run:
+        doc = report.document()
+        doc["plan"] = plan
+        doc["stores"] = []
+        doc["summary"] = _summary(doc, plan, tree)
+        if on_event:
+            on_event("plan", doc)
+        return doc
+
+    dest_path.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temp(dest_path)
+    if on_event:
+        on_event("plan", {**report.document(), "plan": plan})
+    report.write()
+
+    def finished(res: dict) -> None:
+        entry = dict(report.entries[res["id"]])
+        entry.update(records=res["records"], format=res["format"], codecs=res["codecs"], notes=res["notes"],
+                     verify=res["verify"], seconds=res["seconds"], error=res["error"],
+                     status="ok" if res["error"] is None else "failed", run=run, finished=_iso(time.time()))
+        report.set(entry)
+        if res["id"] in report.in_progress:
+            report.in_progress.remove(res["id"])
+        report.log({"done": entry})
+        if on_event:
+            on_event("done", entry)
+
+    def starting(ids: list) -> None:
+        report.in_progress.extend(ids)
+        report.log({"start": ids})  # before the tasks start: a kill after an output appears still finds it named
+        if on_event:
+            for i in ids:
+                on_event("start", {"store": i})
+
+    t_run = time.perf_counter()
+    try:
+        if scheduler and tasks:
+            _run_dask(tasks, scheduler, jobs, starting, finished, report)
+        elif jobs == 1 or len(tasks) <= 1:
+            for task in tasks:
+                starting([task["id"]])
+                finished(run_task(task))
+        else:
+            _run_pool(tasks, jobs, starting, finished, first=pool)
+        report.in_progress = []
+        report.head["finished"] = _iso(time.time())
+        report.head["run_seconds"] = round(time.perf_counter() - t_run, 6)
+        report.head["report_seconds"] = round(report.seconds, 6)
+        report.head["summary"] = _summary(report.document(), plan, tree)
+    finally:
+        report.close()  # after Ctrl-C too: the report holds every store that finished
+    doc = report.document()
+    doc["plan"] = plan
+    return doc
+
+
+def _summary(doc, plan, tree) -> dict:
+    stores = doc.get("stores", [])
+    return {
+        "stores": len(plan),
+        "converted": sum(1 for p in plan if p["action"] == "convert"),
+        "up_to_date": sum(1 for p in plan if p["action"] == "skip"),
+        "ok": sum(1 for e in stores if e.get("status") == "ok"),
+        "failed": sum(1 for e in stores if e.get("status") == "failed"),
+        "records": sum(e.get("records") or 0 for e in stores),
+        "not_data": len(tree.not_data),
+        "unreadable": len(tree.unreadable),
+    }
+
+
+def succeeded(report: dict) -> bool:
+    """Every store converted (and verified when asked), and nothing unreadable."""
+    return (not report.get("unreadable") and not report.get("dry_run")
+            and all(e.get("status") == "ok" for e in report.get("stores", [])))
+
+
+def _output_name(sid: str, ext: str, known: set, taken: set) -> str:
+    """``a/b.db`` -> ``a/b.sqlite``; a suffix no format knows is kept (``cache.v2`` ->
+    ``cache.v2.sqlite``), and a name two stores would share takes the whole source name."""
+    p = Path(sid)
+    base = p.with_suffix("") if p.suffix.lower() in known else p
+    name = f"{base.as_posix()}{ext}"
+    if name.lower() in taken:
+        name = f"{sid}{ext}"
+        n = 2
+        while name.lower() in taken:
+            name, n = f"{sid}.{n}{ext}", n + 1
+    taken.add(name.lower())
+    return name
+
+
+def _inside(rel: str) -> bool:
+    """A name from the report stays under DEST (the report is a file anyone could edit)."""
+    p = Path(rel)
+    return not p.is_absolute() and ".." not in p.parts and bool(p.parts)
+
+
+def _remove_stale_temp(dest: Path) -> None:
+    """Report temp files a killed run left (its pid gone)."""
+    prefix = f".{REPORT_NAME}."
+    for entry in os.scandir(dest):
+        if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
+            pid = entry.name[len(prefix):-4]
+            if pid.isdigit() and not _alive(int(pid)):
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+# -- executors: a local process pool or a Dask cluster, through the same submit/wait loop --------
+
+def _crashed(task: dict, exc: BaseException) -> dict:
+    return {"id": task["id"], "records": None, "format": task["format"], "codecs": {}, "notes": [],
+            "verify": None, "seconds": 0.0,
+            "error": f"{task['main']}: the worker process converting it died ({type(exc).__name__}: {exc}); "
+                     f"the other stores went on"}
+
+
+def _drive(executor, tasks: list, window: int, starting, finished, fn=run_task) -> list:
+    """Submit ``tasks`` to a concurrent.futures-style ``executor``, ``window`` at a time; return
+    the tasks that were in flight when the executor broke (a worker died), else []."""
+    from collections import deque
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    queue, inflight = deque(tasks), {}
+    try:
+        while queue or inflight:
+            batch = []
+            while queue and len(inflight) + len(batch) < window:
+                batch.append(queue.popleft())
+            if batch:
+                starting([t["id"] for t in batch])
+                for t in batch:
+                    inflight[executor.submit(fn, t)] = t
+            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            broken = False
+            for fut in done:
+                task = inflight.pop(fut)
+                try:
+                    finished(fut.result())
+                except BrokenProcessPool:
+                    broken = True
+                    inflight[fut] = task
+                except Exception as exc:  # Dask: KilledWorker after its retries, a lost connection
+                    finished(_crashed(task, exc))
+            if broken:
+                return list(inflight.values()) + list(queue)
+    except BaseException:
+        for fut in inflight:
+            fut.cancel()
+        raise
+    return []
+
+
+def _pool(jobs: int):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    kwargs = {}
+    if sys.platform.startswith("linux"):
+        # forkserver: no fork of a process with threads (the progress display has one); its
+        # server imports the engine and the built-in readers once, so each worker starts warm
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        kwargs["mp_context"] = ctx
+    if sys.version_info >= (3, 11):
+        kwargs["max_tasks_per_child"] = 500  # bound what a long-lived worker can accumulate
+    return ProcessPoolExecutor(max_workers=jobs, initializer=_ready, **kwargs)
+
+
+# imported once by the forkserver, so that no worker pays for them on its first store
+_PRELOAD = ["converter.migration", "converter.pipeline", "converter.verify", "converter.registry", "sqlite3",
+            "converter.plugins.dbm", "converter.plugins.sqlite", "converter.plugins.pickle", "converter.plugins.json",
+            "converter.safepickle", "converter.jsontags", "converter.keyset"]
+
+
+def _ready() -> None:
+    """A worker's start: the registry built once (plugins loaded as in the migrating process)."""
+    from .registry import get_registry
+
+    get_registry()
+
+
+def _run_pool(tasks: list, jobs: int, starting, finished, fn=run_task, first=None) -> None:
+    """Every task in a process pool. When a worker dies (a crash, the OOM killer, a signal), the
+    tasks that were in flight are run again one at a time, each in a pool of its own, so the one
+    that killed its worker fails alone; then the rest continue in a fresh pool."""
+    remaining = tasks
+    while remaining:
+        executor, first = first or _pool(jobs), None
+        with executor:
+            left = _drive(executor, remaining, jobs * WINDOW, starting, finished, fn)
+        if not left:
+            return
+        suspects, remaining = left[: jobs * WINDOW], left[jobs * WINDOW:]
+        for task in suspects:
+            with _pool(1) as solo:
+                if _drive(solo, [task], 1, lambda ids: None, finished, fn):
+                    finished(_crashed(task, _WorkerDied("it ended abruptly")))
+
+
+class _WorkerDied(Exception):
+    pass
+
+
+def _run_dask(tasks: list, address: str, jobs: int, starting, finished, report) -> None:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise MigrationError("--scheduler needs Dask's distributed: pip install 'converter-toolkit[dask]'") from None
+    try:
+        client = Client(address, timeout="20s")
+    except Exception as exc:
+        raise MigrationError(f"--scheduler {address}: cannot connect: {exc}") from None
+    try:
+        workers = client.scheduler_info().get("workers", {})
+        threads = sum(w.get("nthreads", 1) for w in workers.values()) or jobs
+        report.head["cluster"] = {"scheduler": address, "workers": len(workers), "threads": threads}
+        executor = client.get_executor(pure=False)
+        left = _drive(executor, tasks, max(threads, 1) * WINDOW, starting, finished)
+        for task in left:
+            finished(_crashed(task, _WorkerDied("the cluster lost it")))
+    finally:
+        client.close()

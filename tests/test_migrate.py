@@ -1,0 +1,319 @@
+"""``convert migrate``: a tree of real stores (made by Python 2.7, 3.13, the C gdbm and Berkeley
+DB libraries, dbm.dumb) mixed with junk, nested directories and one corrupt store, migrated
+through the real CLI in a subprocess, then again (a no-op), after a SIGKILL, and through a Dask
+LocalCluster.
+
+The tree is built and migrated once per module (the machine running CI is small): the first
+tests read what that run left, the later ones make their own destinations.
+"""
+
+import dbm.dumb
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import expected  # tests/fixtures/expected.py
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DEBIAN_PY = Path("/usr/bin/python3")
+
+# store (relative path of the file it is converted from) -> the fixture files it is made of
+COPIED = {
+    "app/sessions/py2_dumbdbm_shelve.dat": ["py2/py2_dumbdbm_shelve.dat", "py2/py2_dumbdbm_shelve.dir",
+                                            "py2/py2_dumbdbm_shelve.bak"],
+    "app/py2_dumbdbm_raw.dat": ["py2/py2_dumbdbm_raw.dat", "py2/py2_dumbdbm_raw.dir", "py2/py2_dumbdbm_raw.bak"],
+    "app/pickles/py2_proto0.pkl": ["py2/py2_proto0.pkl"],
+    "py313/dbm_dumb.dat": ["py313/dbm_dumb.dat", "py313/dbm_dumb.dir", "py313/dbm_dumb.bak"],
+    "py313/shelve_sqlite3.db": ["py313/shelve_sqlite3.db"],
+    "cache/users": ["debian/gdbm_small.gdbm"],  # extensionless gdbm, written by the C library
+    "legacy/hash.db": ["debian/bdb_hash.db"],  # Berkeley DB
+    "legacy/py2style_dbhash_shelve.db": ["debian/py2style_dbhash_shelve.db"],
+    "legacy/deep/er/compat.dir": ["gdbm/compat.dir", "gdbm/compat.pag"],  # gdbm_compat ndbm
+}
+DUMB_RECORDS = {b"alpha": b"1", b"beta": "b\u00e9ta".encode(), b"gamma": b"\x00\xff binary"}
+JUNK = {"README.txt": b"notes about this directory\n", "logs/app.log": b"2001-01-01 started\n" * 20,
+        "logs/empty": b"", "img/logo.png": b"\x89PNG\r\n\x1a\n" + bytes(100), "bin/blob": os.urandom(300)}
+CORRUPT = "legacy/broken.gdbm"
+
+
+def cli(*args, timeout=120, **kwargs):
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "converter", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env, **kwargs)
+
+
+def build_tree(root: Path) -> dict:
+    """The tree; returns {store: expected records or None (checked against its source)}."""
+    stores = {}
+    for store, files in COPIED.items():
+        where = root / store
+        where.parent.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            src = FIXTURES / f
+            name = where.name if len(files) == 1 else src.name
+            shutil.copy2(src, where.parent / name)
+        stores[store] = None
+    stores["app/sessions/py2_dumbdbm_shelve.dat"] = expected.PY2_SHELVE_VALUES
+    d = root / "fresh" / "made_here"
+    d.parent.mkdir()
+    with dbm.dumb.open(str(d), "n") as db:  # dbm.dumb by this interpreter
+        for k, v in DUMB_RECORDS.items():
+            db[k] = v
+    # one value in three is not UTF-8: the values stay bytes (raw), the keys are text
+    stores["fresh/made_here.dat"] = {k.decode(): v for k, v in DUMB_RECORDS.items()}
+    if DEBIAN_PY.exists() and subprocess.run([DEBIAN_PY, "-c", "import dbm.gnu"], capture_output=True).returncode == 0:
+        subprocess.run([DEBIAN_PY, "-c", "import dbm.gnu, sys\nwith dbm.gnu.open(sys.argv[1], 'n') as db:\n"
+                        "    for i in range(50): db[b'k%d' % i] = b'v%d' % i", str(root / "fresh" / "cgdbm")],
+                       check=True)
+        stores["fresh/cgdbm"] = {f"k{i}": f"v{i}" for i in range(50)}
+    for name, data in JUNK.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    (root / CORRUPT).write_bytes((FIXTURES / "gdbm/std.db").read_bytes()[:3000])
+    os.symlink("hash.db", root / "legacy" / "link.db")
+    return stores
+
+
+def snapshot(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+def records(path, **kw):
+    from converter import read_records
+
+    return dict(read_records(path, **kw))
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory):
+    base = tmp_path_factory.mktemp("migrate")
+    src, dst = base / "src", base / "dst"
+    src.mkdir()
+    stores = build_tree(src)
+    before = snapshot(src)
+    r = cli("migrate", src, dst, "--jobs", "2")
+    report = json.loads((dst / "migration-report.json").read_text())
+    return {"base": base, "src": src, "dst": dst, "stores": stores, "before": before, "run": r, "report": report}
+
+
+def entries(report):
+    return {e["store"]: e for e in report["stores"]}
+
+
+def test_every_good_store_converted_and_verified_with_exact_records(migrated):
+    report, dst, src = migrated["report"], migrated["dst"], migrated["src"]
+    by_store = entries(report)
+    assert set(by_store) == set(migrated["stores"]) | {CORRUPT}, migrated["run"].stderr
+    for store, want in migrated["stores"].items():
+        e = by_store[store]
+        assert (e["status"], e["verify"], e["error"]) == ("ok", "equal", None), e
+        out = dst / e["output"]
+        assert out.suffix == ".sqlite" and out.is_file()
+        got = records(out)
+        assert e["records"] == len(got)
+        assert got == (want if want is not None else records(src / store)), store
+    assert by_store["cache/users"]["output"] == "cache/users.sqlite"
+    assert by_store["legacy/deep/er/compat.dir"]["output"] == "legacy/deep/er/compat.sqlite"
+
+
+def test_the_corrupt_store_fails_alone_with_converts_message(migrated, tmp_path):
+    r, report = migrated["run"], migrated["report"]
+    assert r.returncode == 1
+    failed = [e for e in report["stores"] if e["status"] != "ok"]
+    assert [e["store"] for e in failed] == [CORRUPT]
+    alone = cli(migrated["src"] / CORRUPT, tmp_path / "x.sqlite")
+    message = alone.stderr.strip().removeprefix("convert: error: ")
+    assert alone.returncode == 1 and failed[0]["error"] == message
+    assert f"convert: error: {message}" in r.stderr
+    assert not (migrated["dst"] / "legacy" / "broken.sqlite").exists()
+    assert not [p for p in migrated["dst"].rglob("*") if p.name.endswith(".converting")]
+
+
+def test_junk_and_companions_are_listed_not_converted(migrated):
+    report = migrated["report"]
+    listed = {d["path"]: d["reason"] for d in report["not_data"]}
+    assert set(listed) == set(JUNK) | {"legacy/link.db"}
+    assert "symbolic link" in listed["legacy/link.db"]
+    assert report["unreadable"] == []
+    stored = {s["path"] for e in report["stores"] for s in e["sources"]}
+    assert {"app/sessions/py2_dumbdbm_shelve.dir", "app/sessions/py2_dumbdbm_shelve.bak",
+            "legacy/deep/er/compat.pag"} <= stored
+    outputs = {p.relative_to(migrated["dst"]).as_posix() for p in migrated["dst"].rglob("*") if p.is_file()}
+    assert outputs == {e["output"] for e in report["stores"] if e["status"] == "ok"} | {"migration-report.json"}
+
+
+def test_inputs_are_byte_identical(migrated):
+    assert snapshot(migrated["src"]) == migrated["before"]
+
+
+def test_report_fields(migrated):
+    report, src = migrated["report"], migrated["src"]
+    assert report["version"] == 1 and report["to"] == "sqlite" and report["runs"] == 1
+    assert report["in_progress"] == [] and report["finished"]
+    assert report["summary"]["failed"] == 1 and report["summary"]["ok"] == len(migrated["stores"])
+    e = entries(report)["app/sessions/py2_dumbdbm_shelve.dat"]
+    assert e["format"] == "dbm.dumb" and e["codecs"] == {"key": "utf8-or-raw", "value": "pickle"}
+    assert [s["path"] for s in e["sources"]] == [f"app/sessions/py2_dumbdbm_shelve.{x}" for x in ("bak", "dat", "dir")]
+    for s in e["sources"]:
+        st = (src / s["path"]).stat()
+        assert (s["size"], s["mtime_ns"]) == (st.st_size, st.st_mtime_ns) and "sha256" not in s
+    assert e["seconds"] > 0 and e["notes"] and e["output"] == "app/sessions/py2_dumbdbm_shelve.sqlite"
+    assert entries(report)["legacy/hash.db"]["format"] == "berkeleydb"
+    assert entries(report)["cache/users"]["format"] == "dbm.gnu"
+
+
+def test_rerun_is_a_no_op_and_dry_run_writes_nothing(migrated):
+    dst = migrated["dst"]
+    outputs = {p: p.stat().st_mtime_ns for p in dst.rglob("*.sqlite")}
+    again = cli("migrate", migrated["src"], dst, "--jobs", "2", "--quiet")
+    assert again.returncode == 1  # the corrupt store is still corrupt, and tried again
+    report = json.loads((dst / "migration-report.json").read_text())
+    old, new = entries(migrated["report"]), entries(report)
+    assert report["runs"] == 2 and report["summary"]["up_to_date"] == len(migrated["stores"])
+    for store in migrated["stores"]:
+        assert new[store] == old[store]
+    assert new[CORRUPT]["run"] == 2
+    assert {p: p.stat().st_mtime_ns for p in dst.rglob("*.sqlite")} == outputs
+
+    plan = cli("migrate", migrated["src"], migrated["base"] / "never", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert not (migrated["base"] / "never").exists()
+    assert "convert  cache/users (dbm.gnu) -> cache/users.sqlite" in plan.stdout
+    assert "not data README.txt" in plan.stdout
+
+
+def test_usage_errors_exit_2(migrated):
+    r = cli("migrate", migrated["src"], migrated["src"] / "out")
+    assert r.returncode == 2 and "inside the source tree" in r.stderr
+    r = cli("migrate", migrated["src"] / "README.txt", migrated["base"] / "x")
+    assert r.returncode == 2 and "not a directory" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_a_file_that_cannot_be_read_is_reported(tmp_path):
+    import converter
+
+    (tmp_path / "src").mkdir()
+    shutil.copy(FIXTURES / "py2/py2_proto2.pkl", tmp_path / "src" / "ok.pkl")
+    secret = tmp_path / "src" / "secret.db"
+    shutil.copy(FIXTURES / "debian/bdb_hash.db", secret)
+    secret.chmod(0)
+    report = converter.migrate(tmp_path / "src", tmp_path / "dst", jobs=1)
+    assert [d["path"] for d in report["unreadable"]] == ["secret.db"]
+    assert "ermission denied" in report["unreadable"][0]["error"]
+
+
+def test_sigkill_mid_run_then_rerun_redoes_no_finished_store(tmp_path):
+    from converter.migration import read_report
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for i in range(40):
+        d = src / f"d{i % 4}"
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / f"s{i:02d}.pkl", "wb") as f:
+            pickle.dump({f"k{j}": {"key": f"k{j}", "n": j, "s": "x" * 20} for j in range(3000)}, f)
+    proc = subprocess.Popen([sys.executable, "-m", "converter", "migrate", src, dst, "--jobs", "2", "--quiet"],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    report_path = dst / "migration-report.json"
+    deadline = time.monotonic() + 60
+    done = []
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                done = [e for e in (read_report(dst) or {}).get("stores", []) if e["status"] == "ok"]
+            except (OSError, ValueError):
+                done = []
+            if done:
+                break
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        gone = time.monotonic() + 10
+        while time.monotonic() < gone:  # the workers too (a scratch directory of a live pid is left alone)
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)
+    assert done, "no store finished before the deadline"
+    killed = read_report(dst)  # the report and the journal of what finished since it was written
+    finished = {e["store"]: e for e in killed["stores"] if e["status"] == "ok"}
+    assert len(finished) < 40, "the run ended before it was killed: make the stores bigger"
+
+    r = cli("migrate", src, dst, "--jobs", "2", "--quiet")
+    assert r.returncode == 0, r.stderr
+    final = entries(json.loads(report_path.read_text()))
+    assert len(final) == 40 and all(e["status"] == "ok" and e["verify"] == "equal" for e in final.values())
+    for store, e in finished.items():
+        assert final[store] == e  # same entry: same run, same finish time, not converted again
+    assert sum(e["run"] == 2 for e in final.values()) == 40 - len(finished)
+    assert not [p for p in dst.rglob("*") if p.name.endswith((".converting", ".tmp", ".journal"))]
+
+
+def test_checksum_resume_and_stable_output_names(tmp_path):
+    import converter
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    shutil.copy(FIXTURES / "debian/bdb_hash.db", src / "s.db")
+    first = converter.migrate(src, dst, jobs=1, checksum=True)
+    (e,) = first["stores"]
+    assert e["sources"][0]["sha256"] == hashlib.sha256((src / "s.db").read_bytes()).hexdigest()
+    os.utime(src / "s.db", ns=(1, 1))  # content unchanged: up to date by checksum
+    for f in ("dbm_dumb.dat", "dbm_dumb.dir"):  # a store added beside it, whose name sorts first
+        shutil.copy(FIXTURES / "py313" / f, src / f.replace("dbm_dumb", "s"))
+    second = converter.migrate(src, dst, jobs=1, checksum=True)
+    by = entries(second)
+    assert by["s.db"] == e and by["s.db"]["output"] == "s.sqlite"
+    assert by["s.dat"]["output"] == "s.dat.sqlite" and by["s.dat"]["status"] == "ok"
+    assert converter.migration.succeeded(second)
+
+
+def crashing_task(task):
+    """A task whose worker dies when its store is "boom" (imported by the pool's workers)."""
+    if task["id"] == "boom":
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.05)
+    return {"id": task["id"], "error": None}
+
+
+def test_a_worker_that_dies_fails_only_its_store():
+    from converter.migration import _run_pool
+
+    tasks = [{"id": i, "main": f"/x/{i}", "format": "pickle"} for i in ("a", "b", "boom", "c", "d", "e")]
+    results, started = [], []
+    _run_pool(tasks, 2, started.extend, results.append, fn=crashing_task)
+    by_id = {r["id"]: r for r in results}
+    assert sorted(by_id) == sorted(t["id"] for t in tasks) and len(results) == len(tasks)
+    assert "worker process converting it died" in by_id["boom"]["error"]
+    assert all(by_id[i]["error"] is None for i in "abcde")
+
+
+def _comparable(report, dst):
+    keep = ("store", "sources", "format", "output", "records", "codecs", "verify", "status", "error")
+    return [{k: (e[k].replace(str(dst), "DST") if isinstance(e[k], str) else e[k]) for k in keep}
+            for e in report["stores"]]
+
+
+def test_a_local_dask_cluster_gives_the_same_report_as_jobs_2(migrated):
+    distributed = pytest.importorskip("distributed")
+    dst = migrated["base"] / "cluster"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=40) as cluster:
+        r = cli("migrate", migrated["src"], dst, "--scheduler", cluster.scheduler_address, "--quiet")
+    assert r.returncode == 1, r.stderr
+    report = json.loads((dst / "migration-report.json").read_text())
+    assert report["cluster"]["workers"] == 2
+    assert _comparable(report, dst) == _comparable(migrated["report"], migrated["dst"])
+    assert report["not_data"] == migrated["report"]["not_data"]
