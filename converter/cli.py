@@ -10,6 +10,7 @@ import json
 import re
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Annotated, Optional
@@ -274,12 +275,13 @@ def convert_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, notes or summary")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ):
+    started = time.perf_counter()
     if verify and (dry_run or str(src) == "-" or str(dst) == "-"):
         raise typer.BadParameter("needs a real input file and output file (not -, not --dry-run)", param_hint="--verify")
     options = _run(lambda: Options(
         key_codec=key_codec, value_codec=value_codec, pickle_protocol=pickle_protocol, json_style=json_style,
         allow=tuple(allow or ()), trust=trust, py2_strings=py2_strings, table=table, layout=layout, pk=pk,
-        dbm=dbm, database=database, force=force, budget=_budget_option(budget),
+        dbm=dbm, database=database, force=force, budget=_budget_option(budget), lossless=verify,
     ), debug)
     if not quiet:
         options.on_note = lambda m: err.print(f"note: {m}", markup=False)
@@ -306,9 +308,10 @@ def convert_cmd(
     if verify:
         _verify_after(src, dst, result, options, quiet, debug)
     if not quiet:
-        rate = result.records / result.seconds if result.seconds > 0 else 0
+        seconds = time.perf_counter() - started  # the whole command: detection, conversion, --verify
+        rate = result.records / seconds if seconds > 0 else 0
         summary = (f"{result.records:,} record(s): {src} ({result.source_format}) -> {dst} ({result.sink_format}) "
-                   f"in {result.seconds:.2f}s ({rate:,.0f} records/s)")
+                   f"in {seconds:.2f}s ({rate:,.0f} records/s)")
         if result.overridden:
             summary += f"; {result.overridden} key(s) overridden"
         err.print(summary, markup=False)
@@ -341,7 +344,7 @@ def _progress_bar():
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} records"),
-                    _RateColumn(), TimeElapsedColumn(), console=err.rich, transient=True)
+                    _RateColumn(), _ShareColumn(), TimeElapsedColumn(), console=err.rich, transient=True)
 
 
 @contextlib.contextmanager
@@ -353,9 +356,14 @@ def _verify_progress(quiet: bool, total):
     with _progress_bar() as bar:
         tasks = {}
 
+        seen = {}
+
         def update(side, n):
             if side not in tasks:
-                tasks[side] = bar.add_task(f"verifying: reading {'A' if side == 'a' else 'B'}", total=total)
+                # B's expected total is what A held (they are equal when the stores are)
+                expected = total if total is not None else seen.get("a")
+                tasks[side] = bar.add_task(f"verifying: reading {'A' if side == 'a' else 'B'}", total=expected)
+            seen[side] = n
             bar.update(tasks[side], completed=n)
 
         yield update
@@ -630,6 +638,24 @@ class _RateColumn:
                 return Text(f"{task.speed:,.0f} records/s" if task.speed else "")
 
         return Rate()
+
+
+class _ShareColumn:
+    """The percentage done and the time left, where the total is known (nothing otherwise)."""
+
+    def __new__(cls):
+        from rich.progress import ProgressColumn
+        from rich.text import Text
+
+        class Share(ProgressColumn):
+            def render(self, task):
+                if not task.total:
+                    return Text("")
+                left = task.time_remaining
+                eta = f", {int(left) // 60}:{int(left) % 60:02d} left" if left is not None else ""
+                return Text(f"{min(task.percentage, 100):.0f}%{eta}")
+
+        return Share()
 
 
 def main():

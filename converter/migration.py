@@ -63,7 +63,8 @@ def run_task(task: dict) -> dict:
     started = time.perf_counter()
     out = {"id": task["id"], "records": None, "format": task["format"], "codecs": {}, "notes": [],
            "verify": None, "seconds": 0.0, "error": None}
-    options = Options(**task["options"], force=task["force"])
+    # a verified store's automatic choices keep every record exactly (SQLite: no added key column)
+    options = Options(**task["options"], force=task["force"], lossless=bool(task["verify"]))
     try:
         output = Path(task["output"])
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,9 @@ class Options:
     dbm: str | None = None
     database: str | None = None
     force: bool = False
+    # automatic choices must keep every record exactly (set by --verify and migrate): SQLite's
+    # auto layout falls back to key/value rather than add a key column or None fields
+    lossless: bool = False
     # the resource budget (None: the defaults, with CONVERTER_BUDGET applied); see budget.py
     budget: Budget | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -340,6 +340,12 @@ class _Table:
         # int positions in the row), or None.
         self.shape = None
 
+    def lossy(self, key, change: str):
+        """An automatic table that would change a record: not made when ``--verify`` asks for every record."""
+        if self.auto and self.options.lossless:
+            raise LayoutFallback(f"{self.path}: record {key!r} {change}", store=str(self.path),
+                                 why=f"as a row, record {key!r} {change}, and every record must read back exactly")
+
     def refuse(self, key, problem: str, advice: str = "use --layout kv"):
         message = f"{self.path}: record {key!r} {problem}; {advice}"
         if self.auto:
@@ -456,13 +462,16 @@ class _Table:
                 self.refuse(key, f"has field {pk!r} = {value[pk]!r}, not its key",
                             "choose the key column with --pk NAME, or use --layout kv")
             if pk not in value:
+                self.lossy(key, f"would gain a field {pk!r} holding its key")
                 self.added_key += 1
             row[pk] = key
         for field, v in value.items():
             if field == pk and not self.rowid:
                 continue
             if field not in columns:
-                if v is None:
+                if self.rows:
+                    self.lossy(key, f"brings a new field {field!r}, which the rows before it would read back as None")
+                if v is None and not (self.auto and self.options.lossless):
                     continue  # typed when a value first appears; a missing column reads back as absent
                 self.flush()
                 columns[field] = _column_type(v)
@@ -478,6 +487,8 @@ class _Table:
                     row[field] = v
                 else:
                     self.refuse(key, f"field {field!r}: {exc}", "use --layout kv to keep every value exactly")
+        if len(row) < len(columns):
+            self.lossy(key, "lacks fields the rows before it have, which would read back as None")
         self.present += len(row)
         out = ([key] if self.rowid else []) + [row.get(n) for n in columns]
         self.shape = _shape(key, value, row, columns, pk, self.rowid)

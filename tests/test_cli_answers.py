@@ -150,3 +150,16 @@ def test_a_class_from_main_gets_advice_that_works_when_followed(tmp_path):
     done = subprocess.run([sys.executable, str(script), str(src), str(tmp_path / "out.json")], capture_output=True,
                           text=True, env=ENV)
     assert "record 'p'" in done.stderr and "a pickle output, .pkl, holds it" in done.stderr
+
+
+def test_progress_shows_a_percentage_and_time_left_where_the_total_is_known(tmp_path):
+    src = tmp_path / "big.jsonl"
+    src.write_text("".join('{"key": "k%d", "value": %d}\n' % (i, i) for i in range(150_000)))
+    r = subprocess.run([*CONVERT, str(src), str(tmp_path / "big.sqlite"), "--verify"], capture_output=True, text=True,
+                       env={**ENV, "TTY_COMPATIBLE": "1", "COLUMNS": "160"}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    frames = r.stderr.replace("\r", "\n")
+    import re
+
+    assert re.search(r"verifying: reading [AB] .*\b\d{1,3}%", frames), frames[-2000:]
+    assert "150,000 record(s)" in r.stderr.splitlines()[-1]  # the summary, after the display is gone

@@ -163,3 +163,47 @@ def test_a_repeat_far_into_a_large_store_is_still_found_kept_in_json_and_counted
     with open(tmp_path / "out.pkl", "rb") as f:
         out = pickle.load(f)
     assert len(out) == n and out[f"k{n - 1}"] == "again"
+
+
+def test_a_gdbm_slot_copied_lists_its_key_twice_and_nothing_is_merged_silently(tmp_path):
+    """A bucket element copied into an empty slot of its bucket: gdbm's own iteration lists the
+    key twice, and so does the pure reader; JSON keeps both records, pickle counts the repeat."""
+    import struct
+
+    from test_gdbm import _dir_entries, _hdr, fixture_bytes
+
+    data = bytearray(fixture_bytes("small512.db"))
+    _, entries = _dir_entries(data)
+    elems = _hdr(data)[6]
+    for b in entries:
+        slots = [b + 112 + 24 * i for i in range(elems)]
+        used = [at for at in slots if struct.unpack_from("<i", data, at)[0] != -1]
+        empty = [at for at in slots if struct.unpack_from("<i", data, at)[0] == -1]
+        if used and empty:
+            break
+    data[empty[0]:empty[0] + 24] = data[used[0]:used[0] + 24]
+    struct.pack_into("<i", data, b + 108, struct.unpack_from("<i", data, b + 108)[0] + 1)
+    src = tmp_path / "copied.gdbm"
+    src.write_bytes(bytes(data))
+    r = convert(src, tmp_path / "out.json")
+    assert r.returncode == 0, r.stderr
+    pairs = json.loads((tmp_path / "out.json").read_text())["$records"]
+    keys = [k for k, _ in pairs]
+    assert len(keys) == len(set(keys)) + 1  # every record kept, the copied one twice
+    r = convert(src, tmp_path / "out.pkl")
+    assert r.returncode == 0 and b"1 key(s) occurred more than once" in r.stderr, r.stderr
+
+
+def test_two_null_primary_keys_in_sqlite_are_two_records_not_one(tmp_path):
+    src = tmp_path / "nulls.sqlite"
+    con = sqlite3.connect(src)
+    con.execute("CREATE TABLE people (name TEXT PRIMARY KEY, age INTEGER)")  # SQLite lets a TEXT key be NULL
+    con.executemany("INSERT INTO people VALUES (?, ?)", [(None, 1), (None, 2), ("ann", 3)])
+    con.commit()
+    con.close()
+    r = convert(src, tmp_path / "out.json")
+    assert r.returncode == 0, r.stderr
+    pairs = json.loads((tmp_path / "out.json").read_text())["$records"]
+    assert [k for k, _ in pairs] == [None, None, "ann"]
+    r = convert(src, tmp_path / "out.pkl")
+    assert r.returncode == 0 and b"1 key(s) occurred more than once; the later record was kept" in r.stderr

@@ -101,10 +101,20 @@ def test_auto_layout_falls_back_to_key_value_and_says_why(tmp_path):
     data = {f"k{i}": {"x": i} for i in range(150)}
     data["late"] = [1, 2]  # after the first records: the table cannot hold it
     src.write_bytes(pickle.dumps(data))
-    r = convert(src, out, "--verify")
+    r = convert(src, out)
     assert r.returncode == 0, r.stderr
     assert "record 'late' is a list" in r.stderr and "converting again with --layout kv" in r.stderr
-    assert "verified: 151 record(s)" in r.stderr
+    assert convert("verify", "-q", src, out).returncode == 0  # key/value keeps every record
     r = convert(src, tmp_path / "t.sqlite", "--layout", "table")
     assert r.returncode == 1 and "use --layout kv" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.pkl", "out.sqlite"]
+
+
+def test_verify_asks_for_every_record_exactly_so_auto_picks_key_value_over_an_added_key_column(tmp_path):
+    src = tmp_path / "in.pkl"
+    src.write_bytes(pickle.dumps({"a": {"x": 1}, "b": {"x": 2, "y": "new"}}))
+    r = convert(src, tmp_path / "out.sqlite", "--verify")
+    assert r.returncode == 0, r.stderr
+    assert "would gain a field 'key'" in r.stderr and "kv layout" in r.stderr and "verified: 2 record(s)" in r.stderr
+    r = convert(src, tmp_path / "table.sqlite")  # without --verify: the table, its changes reported
+    assert r.returncode == 0 and "added column 'key'" in r.stderr and "table layout" in r.stderr
