@@ -109,7 +109,7 @@ class _DefaultToConvert(TyperGroup):
     """
 
     def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "--install-completion", "--show-completion"):
             _no_such_command(args)
             args = ["convert", *args]
         return super().parse_args(ctx, args)
@@ -134,7 +134,7 @@ def _no_such_command(args):
 
 app = typer.Typer(
     cls=_DefaultToConvert,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=True,
     help="Convert data between Python's persistence formats: pickle, JSON, JSON Lines, the dbm family, "
     "shelve and SQLite.  Usage: convert IN OUT [OPTIONS].  (ImageMagick also installs a `convert`; "

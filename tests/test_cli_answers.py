@@ -163,3 +163,13 @@ def test_progress_shows_a_percentage_and_time_left_where_the_total_is_known(tmp_
 
     assert re.search(r"verifying: reading [AB] .*\b\d{1,3}%", frames), frames[-2000:]
     assert "150,000 record(s)" in r.stderr.splitlines()[-1]  # the summary, after the display is gone
+
+
+def test_shell_completion_completes_subcommands_and_flags():
+    script = run("--show-completion", "bash")
+    assert script.returncode == 0 and "_convert_completion" in script.stdout
+    env = {**ENV, "_CONVERT_COMPLETE": "complete_bash", "COMP_WORDS": "convert fo", "COMP_CWORD": "1"}
+    words = subprocess.run(CONVERT, capture_output=True, text=True, env=env, timeout=60).stdout.split()
+    assert words == ["formats"]
+    env.update(COMP_WORDS="convert in.pkl out.json --json-s", COMP_CWORD="3")
+    assert subprocess.run(CONVERT, capture_output=True, text=True, env=env, timeout=60).stdout.split() == ["--json-style"]
