@@ -173,3 +173,28 @@ def test_shell_completion_completes_subcommands_and_flags():
     assert words == ["formats"]
     env.update(COMP_WORDS="convert in.pkl out.json --json-s", COMP_CWORD="3")
     assert subprocess.run(CONVERT, capture_output=True, text=True, env=env, timeout=60).stdout.split() == ["--json-style"]
+
+
+def test_every_value_the_json_tags_make_reads_back_from_this_tools_pickle_with_the_default_allowlist(tmp_path):
+    import collections
+    import datetime
+    import decimal
+
+    from converter.jsontags import dumps
+
+    tz = datetime.timezone(datetime.timedelta(hours=5, minutes=30), "IST")
+    value = {
+        "tuple": (1, 2), "set": {1, 2}, "frozenset": frozenset({3}), "deque": collections.deque([1], maxlen=3),
+        "bytes": b"\x00\xff", "bytearray": bytearray(b"ab"), "surrogate": "\ud800", "int": 2**70,
+        "float": float("inf"), "complex": complex(1, -2), "decimal": decimal.Decimal("-0.10"),
+        "date": datetime.date(2024, 2, 29), "datetime": datetime.datetime(2024, 2, 29, 13, 45, 0, 1, tzinfo=tz),
+        "time": datetime.time(1, 2, 3, fold=1), "timedelta": datetime.timedelta(days=-1, seconds=5),
+        "timezone": tz, "range": range(1, 10, 2), "slice": slice(1, None, 2),
+        "ordered": collections.OrderedDict(b=1, a=2), "defaultdict": collections.defaultdict(list, {"k": [1]}),
+    }
+    src = tmp_path / "tags.json"
+    src.write_text(dumps({"all": value}))
+    assert run(src, tmp_path / "out.pkl").returncode == 0
+    r = run(tmp_path / "out.pkl", tmp_path / "back.json")  # the default allowlist, no flags
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "back.json").read_text()) == json.loads(src.read_text())
