@@ -142,6 +142,45 @@ def refuse(what: str, claim: str, name: str, limit) -> BudgetError:
         f"raise it with --budget {name}=N or {ENV}={name}=N (none lifts it)")
 
 
+_SIZED = (str, bytes)
+
+
+def record_size(record) -> int:
+    """A record as a store gave it: the length of its str/bytes key and value (a table row's
+    fields, a column DEFAULT included), 8 for anything else."""
+    key, value = record
+    n = len(key) if type(key) in _SIZED else 8
+    if type(value) is dict:
+        for v in value.values():
+            n += len(v) if type(v) in _SIZED else 8
+    else:
+        n += len(value) if type(value) in _SIZED else 8
+    return n
+
+
+def stored_bytes(records, path, size: int, measure=record_size):
+    """The records of a store of ``size`` bytes, held to the ``bytes`` budget: together they may
+    pass the file's own size by at most ``bytes``. A store cannot hold more than its size unless
+    its records overlap (dbm.dumb index entries or gdbm slots aimed at one region, a SQLite
+    column DEFAULT that every older row shares), which is how a few MB expand to 100 GB."""
+    limit = active().bytes
+    if limit is None:
+        yield from records
+        return
+    allowed, total = size + limit, 0
+    for record in records:
+        try:  # a store's (bytes, bytes), without a call per record
+            total += len(record[0]) + len(record[1]) if measure is record_size and type(record[1]) is bytes \
+                else measure(record)
+        except TypeError:  # an int key
+            total += measure(record)
+        if total > allowed:
+            raise refuse(str(path), f"its records add up to more than {allowed:,} bytes, far more than the "
+                                    f"{size:,} bytes of the file (records that overlap in it, or a SQLite column "
+                                    f"DEFAULT that every row shares)", "bytes", limit)
+        yield record
+
+
 def naming(exc: BudgetError, path) -> BudgetError:
     """``exc`` with the input's name in front, unless its message already names it."""
     name = str(path)

@@ -48,6 +48,8 @@ def _passthrough(source, sink, options) -> bool:
 
 def iter_source(path, fmt, options, registry, decode=True) -> Iterator[tuple]:
     records = fmt.reader(path, options) if fmt.builtin else _plugin_records(path, fmt, options)
+    if fmt.kv and str(path) != "-":  # stored bytes cannot pass the files' size unless records overlap
+        records = _budget.stored_bytes(records, path, _size(fmt.parts(path)))
     if fmt.kv and decode:
         records = decode_records(records, registry, options, str(path), fmt.key_codec, fmt.value_codec)
     return iter(records)
@@ -193,6 +195,11 @@ class _Counter:
                 f"write JSON Lines (.jsonl) from a stream, or give a file that can be read twice",
                 store=self.dst, key=key)
         self.overridden += 1
+
+
+def _size(parts) -> int:
+    """The bytes of a store's files (those that exist)."""
+    return sum(st[2] for st in _stats(list(parts)) if st is not None)
 
 
 def _stats(parts: list[Path]) -> list:

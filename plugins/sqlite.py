@@ -70,10 +70,19 @@ def _read(path, options):
         from converter.registry import get_registry
 
         records = read_dict_table(path, table) if is_dbm_sqlite3({table: cols}) and table == "Dict" else _rows_kv(path, table)
+        records = _within_size(records, path)
         keys = table == "Dict"
         yield from decode_records(records, get_registry(), options, f"{path} table {table}", keys=keys)
         return
-    yield from _read_rows(path, table, cols)
+    yield from _within_size(_read_rows(path, table, cols), path)
+
+
+def _within_size(records, path):
+    """Rows cannot hold more than the file unless they share a column DEFAULT (budget.stored_bytes)."""
+    from converter import budget
+
+    size = sum(os.path.getsize(p) for p in (path, f"{path}-wal") if os.path.exists(p))
+    return budget.stored_bytes(records, path, size)
 
 
 def _rows_kv(path, table):

@@ -397,3 +397,43 @@ def test_memory_exhaustion_is_a_one_line_error():
 
     with pytest.raises(typer.Exit):
         _run(boom, False)
+
+
+# -- stores whose records overlap: more bytes out than the file holds ----------------------
+
+def test_a_sqlite_column_default_shared_by_every_row_is_refused_not_expanded(tmp_path):
+    """ALTER TABLE ADD COLUMN ... DEFAULT <5 MB blob>: a 10 MB file whose 2,000 rows all read the blob."""
+    import sqlite3
+
+    src = tmp_path / "amp.sqlite"
+    con = sqlite3.connect(src)
+    con.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+    con.executemany("INSERT INTO t VALUES (?)", [(f"k{i}",) for i in range(2000)])
+    con.commit()
+    con.execute(f"ALTER TABLE t ADD COLUMN big BLOB DEFAULT x'{'00' * 5_000_000}'")
+    con.commit()
+    con.close()
+    refused(src, tmp_path, "out.jsonl", words=("more than", "DEFAULT", "bytes="))
+    # an ordinary DEFAULT still converts: rows may share one as long as they hold less than the budget
+    small = tmp_path / "ok.sqlite"
+    con = sqlite3.connect(small)
+    con.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+    con.executemany("INSERT INTO t VALUES (?)", [(f"k{i}",) for i in range(3)])
+    con.commit()
+    con.execute(f"ALTER TABLE t ADD COLUMN big BLOB DEFAULT x'{'00' * 1000}'")
+    con.commit()
+    con.close()
+    done = cli(small, tmp_path / "ok.jsonl")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "ok.jsonl").read_text().count("\n") == 3
+
+
+def test_dbm_dumb_index_entries_aimed_at_one_region_are_refused_not_expanded(tmp_path):
+    import dbm.dumb
+
+    db = dbm.dumb.open(str(tmp_path / "amp"), "n")
+    db[b"only"] = b"x" * 5_000_000
+    db.close()
+    # 300 index lines, every one pointing at the same 5 MB: 1.5 GB of values from a 5 MB file
+    (tmp_path / "amp.dir").write_text("".join(f"'k{i}', (0, 5000000)\n" for i in range(300)))
+    refused(tmp_path / "amp.dat", tmp_path, "out.jsonl", words=("more than", "bytes="))
