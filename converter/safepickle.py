@@ -476,7 +476,7 @@ def pickle_length(data: bytes, start: int = 0) -> int | None:
 class _Load:
     """Per-load state, reachable from wrappers and the codec error handler via a ContextVar."""
 
-    __slots__ = ("what", "policy", "bad", "consumed", "last_obj")
+    __slots__ = ("what", "policy", "bad", "consumed", "last_obj", "decimals")
 
     def __init__(self, what: str, policy: _Policy):
         self.what = what
@@ -486,6 +486,7 @@ class _Load:
         self.bad: Counter | None = None
         self.consumed: Counter | None = None
         self.last_obj = None
+        self.decimals: dict | None = None  # hash -> distinct Decimals made with it (see _counted_decimal)
 
 
 _CURRENT: contextvars.ContextVar[_Load | None] = contextvars.ContextVar("safepickle_load", default=None)
@@ -588,6 +589,41 @@ def _py2_date_wrapper(cls: type) -> _Py2DateClass:
     return sub()
 
 
+def _counted_decimal(d):
+    """``d``, its hash counted against ``collisions``: Decimal hashes are not randomised, and
+    Decimal(i * (2**61 - 1)) all hash to 0, so a dict of such keys would take the C unpickler
+    quadratic time to build. Refused once more than ``collisions`` distinct values share one."""
+    load = _CURRENT.get()
+    if load is None or d.is_snan():
+        return d
+    from converter import budget
+
+    limit = budget.active().collisions
+    if limit is None:
+        return d
+    if load.decimals is None:
+        load.decimals = {}
+    same = load.decimals.setdefault(hash(d), set())
+    if len(same) <= limit:
+        same.add(d)
+        if len(same) > limit:
+            raise budget.refuse(_what(), f"more than {limit:,} Decimals that share one hash value (hash flooding)",
+                                "collisions", limit)
+    return d
+
+
+class _Decimal:
+    """decimal.Decimal, each one made counted (``_counted_decimal``)."""
+
+    __slots__ = ()
+
+    def __call__(self, *args):
+        return _counted_decimal(decimal.Decimal(*args))
+
+    def __repr__(self):
+        return "<decimal.Decimal, hashes counted>"
+
+
 class _BytesDecimal:
     """decimal.Decimal in bytes mode: Python 2 wrote its argument as a str."""
 
@@ -596,7 +632,7 @@ class _BytesDecimal:
     def __call__(self, value="0", context=None):
         if isinstance(value, bytes):
             value = value.decode("ascii")
-        return decimal.Decimal(value) if context is None else decimal.Decimal(value, context)
+        return _counted_decimal(decimal.Decimal(value) if context is None else decimal.Decimal(value, context))
 
 
 class _BytesBytearray:
@@ -725,13 +761,14 @@ _TABLE[("builtins", "object")] = _OBJECT
 _TABLE[("_codecs", "encode")] = _Encode()
 _TABLE[("copyreg", "_reconstructor")] = _Reconstructor()
 _TABLE[("zoneinfo", "ZoneInfo")] = _ZoneInfo()
+_TABLE[("decimal", "Decimal")] = _Decimal()
 
 _RESTRICTED = frozenset({("builtins", "object"), ("_codecs", "encode"), ("copyreg", "_reconstructor")})
 
 DEFAULT_ALLOWED: frozenset[tuple[str, str]] = frozenset(_TABLE)
 """Exact (module, name) pairs allowed by default, as Python 3 names (after mapping Python 2 names)."""
 
-_DEFAULT_TYPES = frozenset(obj for obj in _TABLE.values() if isinstance(obj, type))
+_DEFAULT_TYPES = frozenset(obj for obj in _TABLE.values() if isinstance(obj, type)) | {decimal.Decimal}
 
 # Replacements for Python 2 pickles (those with STRING opcodes), per --py2-strings mode.
 _PY2_OVERRIDES: dict[str, dict[tuple[str, str], Any]] = {

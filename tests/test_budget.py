@@ -437,3 +437,17 @@ def test_dbm_dumb_index_entries_aimed_at_one_region_are_refused_not_expanded(tmp
     # 300 index lines, every one pointing at the same 5 MB: 1.5 GB of values from a 5 MB file
     (tmp_path / "amp.dir").write_text("".join(f"'k{i}', (0, 5000000)\n" for i in range(300)))
     refused(tmp_path / "amp.dat", tmp_path, "out.jsonl", words=("more than", "bytes="))
+
+
+def test_decimal_keys_that_share_one_hash_are_refused_before_the_dict_is_built(tmp_path):
+    """Decimal(i * (2**61 - 1)) all hash to 0 (Decimal hashes are not randomised)."""
+    import decimal
+    import pickle
+
+    flood = tmp_path / "flood.pkl"
+    flood.write_bytes(pickle.dumps({"d": {decimal.Decimal(i * (2**61 - 1)): i for i in range(1500)}}))
+    refused(flood, tmp_path, words=("hash flooding", "collisions="))
+    many = tmp_path / "many.pkl"  # distinct hashes, and one value many times: fine
+    many.write_bytes(pickle.dumps({"d": {decimal.Decimal(i) / 7: decimal.Decimal("1.5") for i in range(5000)}}))
+    done = cli(many, tmp_path / "many.json")
+    assert done.returncode == 0, done.stderr
