@@ -85,10 +85,28 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 warnings.showwarning = _show_warning
 
 SUBCOMMANDS = ("convert", "verify", "identify", "formats", "plugins", "migrate")
-# the built-in names, for help texts (tests/test_cli.py checks them against the registry)
-_FORMATS = ("pickle, json, jsonl, shelve, sqlite, dbm.dumb, dbm.gnu, dbm.ndbm, dbm.sqlite3, berkeleydb, "
-            "gdbm-dump, db_dump, or a plugin's (`convert formats`)")
-_CODECS = "raw, utf8, utf8-or-raw, pickle, json, or a plugin's (`convert plugins`)"
+
+
+def _help_names() -> tuple[str, str]:
+    """The formats and codecs that help texts list: from the live registry (plugins included)
+    when help is asked for, else the built-in names, so a conversion never loads the registry
+    just to describe its options."""
+    formats = ("pickle, json, jsonl, shelve, sqlite, dbm.dumb, dbm.gnu, dbm.ndbm, dbm.sqlite3, berkeleydb, "
+               "gdbm-dump, db_dump")
+    codecs = "raw, utf8, utf8-or-raw, pickle, json"
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        try:
+            from .registry import get_registry
+
+            registry = get_registry()
+            formats = ", ".join(f.name for f in sorted(registry, key=lambda f: (not f.builtin, f.name)))
+            codecs = ", ".join(registry.codecs)
+        except Exception:  # a broken registry is reported by the command itself, not by its help
+            pass
+    return f"{formats} (`convert formats`)", f"{codecs} (`convert plugins`)"
+
+
+_FORMATS, _CODECS = _help_names()
 _EXAMPLES = """Examples:
 
 \b

@@ -176,3 +176,8 @@ def test_a_writer_that_returns_before_taking_every_record_is_an_error(site, tmp_
     assert r.returncode == 1, r.stderr
     assert "lazywriter writer of plugin 'lazywriter' (conv-lazywriter)" in r.stderr and "nothing was written" in r.stderr
     assert not (tmp_path / "x.lazy").exists()
+
+
+def test_help_lists_the_live_registry_plugin_formats_and_codecs_included(site, tmp_path):
+    text = " ".join(cli(site, "convert", "--help", cwd=tmp_path).stdout.split())
+    assert "grabby" in text and "ajson" in text and "utf8-or-raw" in text and "dbm.sqlite3" in text
