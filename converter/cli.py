@@ -525,6 +525,8 @@ def plugins_cmd(
             line += f"  formats: {', '.join(r['formats'])}"
         if r["codecs"]:
             line += f"  codecs: {', '.join(r['codecs'])}"
+        if r["conflicts"]:
+            line += f"  conflicts: {'; '.join(r['conflicts'])}"
         if r["error"]:
             line += f"  ({r['error']})"
         out.print(line, markup=False)

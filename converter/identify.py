@@ -33,5 +33,6 @@ def identify(path, registry=None) -> dict:
         "format": fmt.name,
         "reason": reason,
         "details": details,
-        "also": [f"{f.name} ({r})" for f, r in found[1:]],
+        "also": [f"{f.name} ({r})" + ("" if f.builtin or not fmt.builtin else f"; plugin {f.plugin!r} loses to the built-in {fmt.name}")
+                 for f, r in found[1:]],
     }

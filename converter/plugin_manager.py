@@ -53,10 +53,11 @@ class PluginInfo:
     error: str = ""
     formats: list = field(default_factory=list)
     codecs: list = field(default_factory=list)
+    conflicts: list = field(default_factory=list)  # what this plugin asked for that a built-in keeps
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("name", "distribution", "version", "entry_point", "builtin",
-                                             "status", "error", "formats", "codecs")}
+                                             "status", "error", "formats", "codecs", "conflicts")}
 
 
 def strict() -> bool:

@@ -233,6 +233,7 @@ class Registry:
             fail(info, what)
             return
         info.formats = [x.name for x in staged if isinstance(x, Format)]
+        info.conflicts = [c for x in staged if isinstance(x, Format) for c in self.conflicts(x)]
         info.codecs = [x.name for x in staged if isinstance(x, Codec)]
 
     def _add_format(self, fmt, plugin, dist):
@@ -289,6 +290,18 @@ class Registry:
             )
         codec.plugin = plugin
         self.codecs[codec.name] = codec
+
+    def conflicts(self, fmt: Format) -> list[str]:
+        """What a plugin format claims that a built-in keeps (an extension; see detect.py for
+        content, where a built-in's match always ranks first): shown by ``convert plugins``."""
+        if fmt.builtin or fmt.replaces:
+            return []
+        out = []
+        for ext in fmt.extensions:
+            owner = next((b for b in self if b.builtin and ext.lower() in (e.lower() for e in b.extensions)), None)
+            if owner is not None:
+                out.append(f"extension {ext}: the built-in {owner.name} keeps it")
+        return out
 
     def format(self, name: str) -> Format:
         canonical = self._names.get(name.lower())

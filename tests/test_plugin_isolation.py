@@ -149,7 +149,7 @@ def test_convert_plugins_json_field_by_field(site, tmp_path):
     assert rows["converter.plugins.pickle"] == {
         "name": "converter.plugins.pickle", "distribution": "converter-toolkit",
         "version": rows["converter.plugins.pickle"]["version"], "entry_point": "converter.plugins.pickle",
-        "builtin": True, "status": "loaded", "error": "", "formats": ["pickle"], "codecs": []}
+        "builtin": True, "status": "loaded", "error": "", "formats": ["pickle"], "codecs": [], "conflicts": []}
     assert rows["hijack"]["distribution"] == "conv-hijack" and rows["hijack"]["version"] == "2.5"
     assert rows["hijack"]["entry_point"] == "conv_hijack" and rows["hijack"]["status"] == "loaded"
     assert rows["hijack"]["formats"] == ["ajson", "claimall"] and not rows["hijack"]["builtin"]
@@ -181,3 +181,13 @@ def test_a_writer_that_returns_before_taking_every_record_is_an_error(site, tmp_
 def test_help_lists_the_live_registry_plugin_formats_and_codecs_included(site, tmp_path):
     text = " ".join(cli(site, "convert", "--help", cwd=tmp_path).stdout.split())
     assert "grabby" in text and "ajson" in text and "utf8-or-raw" in text and "dbm.sqlite3" in text
+
+
+def test_every_conflict_with_a_built_in_is_visible_in_plugins_and_identify(site, tmp_path):
+    rows = {r["name"]: r for r in json.loads(cli(site, "plugins", "--json", cwd=tmp_path).stdout)}
+    assert rows["hijack"]["conflicts"] == ["extension .json: the built-in json keeps it"]
+    assert rows["codec"]["conflicts"] == [] and rows["converter.plugins.json"]["conflicts"] == []
+    assert "conflicts: extension .json: the built-in json keeps it" in cli(site, "plugins", cwd=tmp_path).stdout
+    (tmp_path / "x.pkl").write_bytes(pickle.dumps({"a": 1}))
+    out = cli(site, "identify", "x.pkl", cwd=tmp_path).stdout
+    assert "also matches: claimall (mine, all mine); plugin 'hijack' loses to the built-in pickle" in out
