@@ -371,7 +371,7 @@ def _arg_names_ok(arg: bytes) -> bool:
     return all(0x21 <= c < 0x7F for c in arg)
 
 
-def pickle_protocol(head: bytes) -> int | None:
+def pickle_protocol(head: bytes, whole: bool = False) -> int | None:
     """Best guess of the protocol of a pickle starting with ``head`` (its first bytes).
 
     2-5 from the PROTO header; 1 for a binary pickle without header (starts with ``}``,
@@ -381,6 +381,9 @@ def pickle_protocol(head: bytes) -> int | None:
     The head is walked opcode by opcode with a simulated stack (MARKs and item counts), and
     text arguments must have their proper shape, so JSON, SQLite, gdbm/BDB files and plain
     text are very unlikely to pass. A head shorter than its first opcode may still pass.
+    ``whole``: ``head`` is the whole file, so a pickle without a PROTO header must end with
+    STOP inside it (random bytes often begin with a few valid opcodes; a truncated pickle with
+    a header is still recognised, and then reported as truncated).
     """
     head = bytes(head[:4096])
     if not head:
@@ -449,8 +452,12 @@ def pickle_protocol(head: bytes) -> int | None:
             break
         if not complete:
             break
+    else:
+        code = None
     if proto is not None:
         return proto
+    if whole and code != _STOP:
+        return None
     return 1 if binary else 0
 
 

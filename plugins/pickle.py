@@ -17,7 +17,7 @@ def _sniff(head, path):
 
     # the walk is Python-level per opcode: the whole 4 KiB head cost ~0.8 ms a file, most of
     # `convert migrate`'s planning of a tree of small pickles
-    proto = pickle_protocol(head[:SNIFF_BYTES])
+    proto = pickle_protocol(head[:SNIFF_BYTES], whole=len(head) <= SNIFF_BYTES)
     return None if proto is None else f"pickle protocol {proto}"
 
 

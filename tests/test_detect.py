@@ -68,3 +68,19 @@ def test_a_file_of_no_known_format_and_no_known_name_says_what_it_looks_like(tmp
     err = one_line_error(convert(tmp_path / "archive.bin", tmp_path / "out.json"))
     assert "gzip-compressed data" in err and "--from" in err
 
+
+
+def test_random_bytes_are_rarely_taken_for_a_pickle_and_a_truncated_modern_pickle_still_is():
+    """Random bytes often begin with a few valid opcodes: a whole file without a PROTO header
+    must reach STOP to count (it was about 3% of random 300-byte files, now under 0.1%)."""
+    import pickle
+    import random
+
+    from converter.plugins.pickle import _sniff
+
+    rng = random.Random(0)
+    taken = sum(1 for _ in range(5000) if _sniff(rng.randbytes(300), Path("x")))
+    assert taken <= 15, taken
+    data = pickle.dumps({"a": [1, 2.5, "x"]}, protocol=4)
+    assert _sniff(data[:-3], Path("x")) == "pickle protocol 4"  # then reported as a truncated pickle
+    assert _sniff(pickle.dumps({"a": 1}, protocol=0), Path("x")) == "pickle protocol 0"
