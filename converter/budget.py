@@ -158,7 +158,7 @@ def record_size(record) -> int:
     return n
 
 
-def stored_bytes(records, path, size: int, measure=record_size):
+def stored_bytes(records, path, size: int):
     """The records of a store of ``size`` bytes, held to the ``bytes`` budget: together they may
     pass the file's own size by at most ``bytes``. A store cannot hold more than its size unless
     its records overlap (dbm.dumb index entries or gdbm slots aimed at one region, a SQLite
@@ -169,11 +169,11 @@ def stored_bytes(records, path, size: int, measure=record_size):
         return
     allowed, total = size + limit, 0
     for record in records:
-        try:  # a store's (bytes, bytes), without a call per record
-            total += len(record[0]) + len(record[1]) if measure is record_size and type(record[1]) is bytes \
-                else measure(record)
-        except TypeError:  # an int key
-            total += measure(record)
+        key, value = record
+        if type(key) is bytes and type(value) is bytes:  # a key/value store's: no call per record
+            total += len(key) + len(value)
+        else:
+            total += record_size(record)
         if total > allowed:
             raise refuse(str(path), f"its records add up to more than {allowed:,} bytes, far more than the "
                                     f"{size:,} bytes of the file (records that overlap in it, or a SQLite column "

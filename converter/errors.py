@@ -84,20 +84,20 @@ class CodecMismatch(Restart):
 
 class LayoutFallback(Restart):
     """A layout chosen automatically from the first records does not fit a later one (a SQLite
-    table row): the next attempt sets ``option`` to ``value`` (``layout="kv"``), and says why."""
+    table row): the next attempt uses ``--layout kv``, and says why."""
 
-    def __init__(self, message: str, *, store: str = "", why: str = "", option: str = "layout", value="kv"):
+    def __init__(self, message: str, *, store: str = "", why: str = ""):
         super().__init__(message)
-        self.store, self.why, self.option, self.value = store, why, option, value
+        self.store, self.why = store, why
 
     def apply(self, options) -> bool:
-        if getattr(options, self.option) == self.value:
+        if options.layout == "kv":
             return False
-        setattr(options, self.option, self.value)
+        options.layout = "kv"
         return True
 
     def note(self) -> str:
-        return f"{self.store}: {self.why}; converting again with --{self.option} {self.value}"
+        return f"{self.store}: {self.why}; converting again with --layout kv"
 
 
 class _KeepPairs(Restart):

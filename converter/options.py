@@ -54,10 +54,7 @@ class Options:
         if isinstance(self.allow, str):  # allow="geom.Point" is one name, not five letters
             self.allow = (self.allow,)
         self.allow = tuple(self.allow)
-        for name in self.allow:  # (module, name) pairs are checked by safepickle
-            module, _, qualname = name.strip().rpartition(".") if isinstance(name, str) else ("-", "", "-")
-            if not module or not qualname:
-                raise OptionError(f"--allow {name!r}: expected module.Name, e.g. --allow mymodule.Point")
+        parse_allow(self.allow)
         if type(self.pickle_protocol) is not int or not 0 <= self.pickle_protocol <= _HIGHEST_PROTOCOL:
             raise OptionError(f"--pickle-protocol {self.pickle_protocol!r}: must be 0 to {_HIGHEST_PROTOCOL} "
                               f"(0-2 for Python 2 readers)")
@@ -76,3 +73,23 @@ class Options:
 
     def pickle_kwargs(self) -> dict:
         return {"allow": self.allow, "trust": self.trust, "py2_strings": self.py2_strings}
+
+
+def parse_allow(allow) -> frozenset[tuple[str, str]]:
+    """``--allow`` names ("module.Name", or (module, name) pairs) as exact pairs; one name given
+    as a str is one name. The one parser, for Options and for safepickle's own callers."""
+    from .errors import OptionError
+
+    pairs = set()
+    for item in (allow,) if isinstance(allow, str) else allow or ():
+        if isinstance(item, str):
+            module, dot, name = item.strip().rpartition(".")
+            if not dot or not module or not name:
+                raise OptionError(f"--allow {item!r}: expected module.Name, e.g. --allow mymodule.Point")
+        else:
+            try:
+                module, name = item
+            except (TypeError, ValueError):
+                raise OptionError(f"--allow {item!r}: expected 'module.Name' or a (module, name) pair") from None
+        pairs.add((str(module), str(name)))
+    return frozenset(pairs)

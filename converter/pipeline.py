@@ -157,7 +157,7 @@ class _Counter:
                 batch = list(islice(records, batch_size))
                 if not batch:
                     if track:
-                        self._later_repeats(seen.finish())
+                        self._repeat(_COUNTED, seen.finish())
                     return
                 if track:
                     for i in seen.add_batch([r[0] for r in batch]):
@@ -171,31 +171,25 @@ class _Counter:
             if track:
                 seen.close()
 
-    def _later_repeats(self, n: int):
-        """Repeats among the keys a large store's ``KeySet`` could only count at the end."""
+    def _repeat(self, key, n: int = 1):
+        """``n`` records whose key came before: ``key`` is the one met, or ``_COUNTED`` for the
+        repeats a large store's ``KeySet`` could only count at the end of the stream."""
         if not n:
             return
+        counted = key is _COUNTED
+        which = f"{n:,} key(s) occur" if counted else f"key {key!r} occurs"
         if self.policy == "error":
-            raise UnsupportedValueError(
-                f"{n:,} key(s) occur twice, and a {self.sink_name} output cannot hold a key twice")
+            raise UnsupportedValueError(f"{which} twice, and a {self.sink_name} output cannot hold "
+                                        f"{'a key' if counted else 'it'} twice")
         if self.policy == "pairs" and not self.options.keep_pairs:
             raise RepeatedKey(
-                f"{self.dst}: {n:,} key(s) occur twice, and a {self.sink_name} object holds a key once; "
+                f"{self.dst}: {which} twice, and a {self.sink_name} object holds a key once; "
                 f"write JSON Lines (.jsonl) from a stream, or give a file that can be read twice",
-                store=self.dst, key=None)
+                store=self.dst, key=None if counted else key)
         self.overridden += n
 
-    def _repeat(self, key):
-        if self.policy == "error":
-            raise UnsupportedValueError(
-                f"key {key!r} occurs twice, and a {self.sink_name} output cannot hold it twice")
-        if self.policy == "pairs" and not self.options.keep_pairs:
-            raise RepeatedKey(
-                f"{self.dst}: key {key!r} occurs twice, and a {self.sink_name} object holds a key once; "
-                f"write JSON Lines (.jsonl) from a stream, or give a file that can be read twice",
-                store=self.dst, key=key)
-        self.overridden += 1
 
+_COUNTED = object()  # _Counter._repeat: a repeat counted at the end, its key unknown
 
 def _size(parts) -> int:
     """The bytes of a store's files (those that exist)."""

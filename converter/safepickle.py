@@ -40,11 +40,12 @@ import pickle
 import pickletools
 import warnings
 from collections import Counter
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 
-from converter.errors import ConverterError, FormatError, OptionError, UnsafePickleError
+from converter.errors import ConverterError, FormatError, UnsafePickleError
+from converter.options import parse_allow
 
 __all__ = ["DEFAULT_ALLOWED", "pickle_protocol", "pickle_length", "loads", "load", "iter_pickles"]
 
@@ -793,22 +794,6 @@ def _map_name(module: str, name: str) -> tuple[str, str]:
     return IMPORT_MAPPING.get(module, module), name
 
 
-def _parse_allow(allow: Iterable) -> frozenset[tuple[str, str]]:
-    pairs = set()
-    for item in allow or ():
-        if isinstance(item, str):
-            module, dot, name = item.strip().rpartition(".")
-            if not dot or not module or not name:
-                raise OptionError(f"--allow {item!r}: expected module.Name, e.g. --allow mymodule.Point")
-        else:
-            try:
-                module, name = item
-            except (TypeError, ValueError):
-                raise OptionError(f"--allow {item!r}: expected 'module.Name' or a (module, name) pair") from None
-        pairs.add((str(module), str(name)))
-    return frozenset(pairs)
-
-
 def _import_allowed(module: str, name: str):
     """Resolve a global the user allowed by name: only these are ever imported."""
     try:
@@ -829,7 +814,7 @@ class _Policy:
                 f"--py2-strings {py2_strings!r}: expected one of {', '.join(PY2_STRING_MODES)}")
         self.trust = bool(trust)
         self.mode = py2_strings
-        self.extra = _parse_allow(allow)
+        self.extra = parse_allow(allow)
         self._resolved: dict[tuple[str, str], Any] = {}
         self.encoding, self.errors = {"utf8": ("utf-8", _PY2_ERRORS), "latin1": ("latin1", "strict"),
                                       "bytes": ("bytes", "strict")}[py2_strings]
