@@ -401,28 +401,26 @@ def test_memory_exhaustion_is_a_one_line_error():
 
 # -- stores whose records overlap: more bytes out than the file holds ----------------------
 
-def test_a_sqlite_column_default_shared_by_every_row_is_refused_not_expanded(tmp_path):
-    """ALTER TABLE ADD COLUMN ... DEFAULT <5 MB blob>: a 10 MB file whose 2,000 rows all read the blob."""
+def _rows_sharing_a_default(path, rows: int, blob: int):
+    """A SQLite table of ``rows`` rows, then a column added with a ``blob``-byte DEFAULT they all read."""
     import sqlite3
 
-    src = tmp_path / "amp.sqlite"
-    con = sqlite3.connect(src)
+    con = sqlite3.connect(path)
     con.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
-    con.executemany("INSERT INTO t VALUES (?)", [(f"k{i}",) for i in range(2000)])
+    con.executemany("INSERT INTO t VALUES (?)", [(f"k{i}",) for i in range(rows)])
     con.commit()
-    con.execute(f"ALTER TABLE t ADD COLUMN big BLOB DEFAULT x'{'00' * 5_000_000}'")
+    con.execute(f"ALTER TABLE t ADD COLUMN big BLOB DEFAULT x'{'00' * blob}'")
     con.commit()
     con.close()
+    return path
+
+
+def test_a_sqlite_column_default_shared_by_every_row_is_refused_not_expanded(tmp_path):
+    """ALTER TABLE ADD COLUMN ... DEFAULT <5 MB blob>: a 10 MB file whose 2,000 rows all read the blob."""
+    src = _rows_sharing_a_default(tmp_path / "amp.sqlite", 2000, 5_000_000)
     refused(src, tmp_path, "out.jsonl", words=("more than", "DEFAULT", "bytes="))
     # an ordinary DEFAULT still converts: rows may share one as long as they hold less than the budget
-    small = tmp_path / "ok.sqlite"
-    con = sqlite3.connect(small)
-    con.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
-    con.executemany("INSERT INTO t VALUES (?)", [(f"k{i}",) for i in range(3)])
-    con.commit()
-    con.execute(f"ALTER TABLE t ADD COLUMN big BLOB DEFAULT x'{'00' * 1000}'")
-    con.commit()
-    con.close()
+    small = _rows_sharing_a_default(tmp_path / "ok.sqlite", 3, 1000)
     done = cli(small, tmp_path / "ok.jsonl")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "ok.jsonl").read_text().count("\n") == 3

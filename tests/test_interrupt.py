@@ -15,16 +15,13 @@ def _big_jsonl(path, n=400_000):
             f.write('{"key": "k%d", "value": {"name": "person %d", "age": %d, "pay": %d}}\n' % (i, i, i % 90, i * 3))
 
 
-@pytest.mark.parametrize("out_name", ["out.sqlite", "out.pkl", "out.json", "out"])
-def test_ctrl_c_leaves_nothing(tmp_path, out_name):
-    src = tmp_path / "in.jsonl"
-    _big_jsonl(src)
-    before = sorted(os.listdir(tmp_path))
-    extra = ["--to", "dbm.dumb"] if out_name == "out" else []
-    p = subprocess.Popen([sys.executable, "-m", "converter", str(src), str(tmp_path / out_name), *extra],
-                         stderr=subprocess.PIPE, env={**os.environ, "CONVERTER_LOAD_PLUGINS": ""})
+def _ctrl_c_once(args, ready):
+    """Run convert ``args``; once ``ready()`` holds (and a moment more), send Ctrl-C. Skips the
+    test when the run finished before the signal came."""
+    p = subprocess.Popen([sys.executable, "-m", "converter", *args], stderr=subprocess.PIPE,
+                         env={**os.environ, "CONVERTER_LOAD_PLUGINS": ""})
     deadline = time.monotonic() + 60
-    while not any(n.endswith(".converting") for n in os.listdir(tmp_path)):
+    while not ready():
         assert p.poll() is None, p.stderr.read()
         assert time.monotonic() < deadline
         time.sleep(0.01)
@@ -33,6 +30,17 @@ def test_ctrl_c_leaves_nothing(tmp_path, out_name):
     err = p.communicate(timeout=60)[1].decode()
     if p.returncode == 0:
         pytest.skip("the conversion finished before the signal arrived")
+    return p, err
+
+
+@pytest.mark.parametrize("out_name", ["out.sqlite", "out.pkl", "out.json", "out"])
+def test_ctrl_c_leaves_nothing(tmp_path, out_name):
+    src = tmp_path / "in.jsonl"
+    _big_jsonl(src)
+    before = sorted(os.listdir(tmp_path))
+    extra = ["--to", "dbm.dumb"] if out_name == "out" else []
+    p, err = _ctrl_c_once([str(src), str(tmp_path / out_name), *extra],
+                          lambda: any(n.endswith(".converting") for n in os.listdir(tmp_path)))
     assert p.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert sorted(os.listdir(tmp_path)) == before
@@ -66,18 +74,7 @@ def test_scratch_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
 def test_ctrl_c_while_verifying_says_the_output_was_written_but_not_verified(tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.sqlite"
     _big_jsonl(src)
-    p = subprocess.Popen([sys.executable, "-m", "converter", str(src), str(out), "--verify"],
-                         stderr=subprocess.PIPE, env={**os.environ, "CONVERTER_LOAD_PLUGINS": ""})
-    deadline = time.monotonic() + 60
-    while not out.exists():  # committed: the comparison has begun
-        assert p.poll() is None, p.stderr.read()
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    time.sleep(0.2)
-    p.send_signal(signal.SIGINT)
-    err = p.communicate(timeout=60)[1].decode()
-    if p.returncode == 0:
-        pytest.skip("the verification finished before the signal arrived")
+    p, err = _ctrl_c_once([str(src), str(out), "--verify"], out.exists)  # committed: the comparison has begun
     assert p.returncode == 130, err
     assert "but not verified" in err and "nothing was written" not in err and "Traceback" not in err
     assert out.exists()
