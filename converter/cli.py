@@ -6,6 +6,8 @@ rich only when something needs it, the library's modules inside the commands.
 """
 
 import contextlib
+import errno
+import io
 import json
 import re
 import os
@@ -45,6 +47,7 @@ class _Console:
             from rich.console import Console
 
             self._rich = Console(stderr=self.stderr, highlight=False, soft_wrap=True)
+            self._rich.on_broken_pipe = _broken_pipe  # rich would exit 1; the policy says 141, quietly
         return self._rich
 
     @property
@@ -59,13 +62,30 @@ class _Console:
         return tty and self.rich.is_terminal
 
     def print(self, *objects, markup=None, **kwargs):
-        if markup is False and not kwargs and all(isinstance(o, str) for o in objects):
-            self.file.write(" ".join(objects) + "\n")
-            return
-        self.rich.print(*objects, markup=markup, **kwargs)
+        try:
+            if markup is False and not kwargs and all(isinstance(o, str) for o in objects):
+                self.file.write(" ".join(objects) + "\n")
+                return
+            self.rich.print(*objects, markup=markup, **kwargs)
+        except BrokenPipeError:
+            if not self.stderr:
+                _broken_pipe()
+        except OSError:
+            if not self.stderr:
+                raise  # the listing or output the user asked for: the error policy words it
+            # a closed or full stderr loses the message, never the conversion's outcome
 
     def print_json(self, *args, **kwargs):
         self.rich.print_json(*args, **kwargs)
+
+
+def _broken_pipe():
+    """The reader of a listing went away (``| head``): exit as SIGPIPE would, quietly (click would
+    say exit 1, and rich too)."""
+    from .errorpolicy import BROKEN_PIPE
+
+    _quiet_stdout()
+    raise SystemExit(BROKEN_PIPE)
 
 
 err = _Console(stderr=True)
@@ -270,8 +290,8 @@ def _budget_option(text):
 
 @app.command("convert", help="Convert IN to OUT (formats detected from content and extension).", epilog=_EXAMPLES)
 def convert_cmd(
-    src: Annotated[Path, typer.Argument(metavar="IN", help="input file (or - for stdin)", show_default=False)],
-    dst: Annotated[Path, typer.Argument(metavar="OUT", help="output file (or - for stdout)", show_default=False)],
+    src: Annotated[Path, typer.Argument(metavar="IN", readable=False, help="input file (or - for stdin)", show_default=False)],
+    dst: Annotated[Path, typer.Argument(metavar="OUT", readable=False, help="output file (or - for stdout)", show_default=False)],
     from_: Annotated[Optional[str], typer.Option("--from", metavar="FORMAT", help=f"input format: {_FORMATS}")] = None,
     to: Annotated[Optional[str], typer.Option("--to", metavar="FORMAT", help="output format (the same names)")] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="replace an existing output")] = False,
@@ -389,8 +409,8 @@ def _verify_progress(quiet: bool, total):
 
 @app.command("verify", help="Compare two stores record by record (formats may differ); exit 0 only when equal.")
 def verify_cmd(
-    a: Annotated[Path, typer.Argument(metavar="A", show_default=False)],
-    b: Annotated[Path, typer.Argument(metavar="B", show_default=False)],
+    a: Annotated[Path, typer.Argument(metavar="A", readable=False, show_default=False)],
+    b: Annotated[Path, typer.Argument(metavar="B", readable=False, show_default=False)],
     format_a: Annotated[Optional[str], typer.Option("--format-a", metavar="FORMAT", help=f"format of A (default: detected): {_FORMATS}")] = None,
     format_b: Annotated[Optional[str], typer.Option("--format-b", metavar="FORMAT", help="format of B (default: detected)")] = None,
     key_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help=f"codec of dbm keys on both sides: {_CODECS}")] = None,
@@ -425,7 +445,7 @@ def verify_cmd(
 
 @app.command("identify", help="Tell what each file is, and why.")
 def identify_cmd(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", show_default=False)],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", readable=False, show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ):
@@ -537,8 +557,8 @@ def plugins_cmd(
 @app.command("migrate", help="Convert every store under SRC_DIR to the same path under DEST_DIR, verify each, "
              "and write DEST_DIR/migration-report.json; a rerun resumes. Exit 0 only if every store converted and verified.")
 def migrate_cmd(
-    src: Annotated[Path, typer.Argument(metavar="SRC_DIR", show_default=False)],
-    dest: Annotated[Path, typer.Argument(metavar="DEST_DIR", show_default=False)],
+    src: Annotated[Path, typer.Argument(metavar="SRC_DIR", readable=False, show_default=False)],
+    dest: Annotated[Path, typer.Argument(metavar="DEST_DIR", readable=False, show_default=False)],
     to: Annotated[str, typer.Option("--to", metavar="FORMAT", help="output format")] = "sqlite",
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="N", help="worker processes (default: the number of cores; 1: in this process)")] = None,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="do not re-read and compare each output")] = False,
@@ -678,11 +698,52 @@ class _ShareColumn:
         return Share()
 
 
-def main():
-    try:
-        app(prog_name="convert")
-    except BrokenPipeError:  # printing a listing into `| head`
-        from .errorpolicy import BROKEN_PIPE
+class _Closed(io.TextIOBase):
+    """Stands for a standard stream the shell closed (``>&-``): writing to it is an OSError that
+    the error policy words, instead of an AttributeError on None."""
 
-        _quiet_stdout()
-        sys.exit(BROKEN_PIPE)
+    def __init__(self, name: str):
+        self._name = name
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        raise OSError(errno.EBADF, "it is closed")
+
+    @property
+    def buffer(self):
+        return self
+
+    def fileno(self):
+        raise OSError(errno.EBADF, "it is closed")
+
+
+def main():
+    if sys.stdout is None:
+        sys.stdout = _Closed("output")
+    if sys.stderr is None:
+        sys.stderr = _Closed("error")
+    try:
+        try:
+            app(prog_name="convert")
+        except SystemExit as exc:
+            if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+                # click met the broken pipe itself (printing --help) and says 1: the policy says 141
+                from .errorpolicy import BROKEN_PIPE
+
+                _quiet_stdout()
+                raise SystemExit(BROKEN_PIPE) from None
+            raise
+        finally:
+            if not isinstance(sys.stdout, _Closed):
+                sys.stdout.flush()  # here, not at exit, so that a failure is worded like the rest
+    except OSError as exc:  # printing a listing into `| head`, or onto a full disk
+        from .errorpolicy import BROKEN_PIPE, answer
+
+        message, code = answer(exc)
+        if code == BROKEN_PIPE:
+            _quiet_stdout()
+        elif message:
+            err.print(f"convert: error: standard output: {message}", markup=False)
+        sys.exit(code)

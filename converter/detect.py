@@ -3,6 +3,8 @@ then the file extension. An input that matches nothing is an error listing what 
 
 from __future__ import annotations
 
+import glob
+import os
 import sys
 from pathlib import Path
 
@@ -75,6 +77,23 @@ def _names_itself(fmt, path: Path) -> bool:
         return False
 
 
+def _check_exists(path: Path, formats) -> None:
+    """A name that is no file, no base name of a multi-file store (``store`` for store.dat and
+    store.dir) and no member of one whose other files exist, is "no such file" whatever its
+    extension says."""
+    if str(path) == "-" or os.path.lexists(path):
+        return
+    if any(path.parent.glob(glob.escape(path.name) + ".*")):
+        return
+    for fmt in formats:
+        try:
+            if any(os.path.lexists(p) for p in fmt.parts(path)):
+                return
+        except Exception:  # a plugin's files() must not break detection
+            pass
+    raise DetectionError(f"{path}: no such file")
+
+
 def detect_input(path: Path, registry, explicit: str | None = None, flag: str | None = "--from"):
     """(format, reason) for an input path.
 
@@ -84,16 +103,18 @@ def detect_input(path: Path, registry, explicit: str | None = None, flag: str | 
     check_regular(path)
     advice = f"; give one with {flag}" if flag else ""
     if explicit:
-        return registry.format(explicit), f"given with {flag or '--from'}"
+        fmt = registry.format(explicit)
+        _check_exists(path, [fmt])
+        return fmt, f"given with {flag or '--from'}"
+    by_name = _by_extension(path, registry)
+    _check_exists(path, [by_name[0]] if by_name else [])
     head = read_head(path)
     found = sniff(path, registry, head)
     if found:
         return found[0]
-    by_ext = _by_extension(path, registry)
+    by_ext = by_name
     if by_ext and by_ext[0].reader is not None:
         return by_ext[0], f"extension {by_ext[1]}"
-    if not path.exists() and str(path) != "-" and not any(path.parent.glob(path.name + ".*")):
-        raise DetectionError(f"{path}: no such file")
     if path.is_dir():
         raise DetectionError(f"{path}: is a directory; give a file (a multi-file store by one of its files)")
     if not head and path.is_file():

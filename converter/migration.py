@@ -259,6 +259,9 @@ def migrate(src, dest, *, to: str = "sqlite", jobs: int | None = None, verify: b
     sink = registry.format(to)
     if sink.writer is None:
         raise MigrationError(f"format {sink.name} cannot be written")
+    from .pipeline import check_codec_names
+
+    check_codec_names(options, registry)
     jobs = jobs or _cores()
     if jobs < 1:
         raise MigrationError(f"--jobs {jobs}: give at least 1")

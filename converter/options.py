@@ -63,6 +63,12 @@ class Options:
                                      ("--py2-strings", self.py2_strings, ("utf8", "latin1", "bytes"))):
             if value not in allowed:
                 raise OptionError(f"{flag} {value!r}: must be {', '.join(allowed[:-1])} or {allowed[-1]}")
+        for flag, value in (("--pk", self.pk), ("--table", self.table)):
+            if value is not None and (type(value) is not str or not value.strip()):
+                raise OptionError(f"{flag} {value!r}: must name a column or table")
+        if self.pk is not None and self.layout == "kv":
+            raise OptionError("--pk names a field that becomes a table's primary key; the kv layout has "
+                              "no such column: drop --layout kv, or --pk")
 
     def note(self, message: str) -> None:
         for tmp, real in self.display_names.items():

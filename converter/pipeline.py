@@ -7,6 +7,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -63,12 +64,21 @@ def read_records(src, *, from_: str | None = None, options: Options | None = Non
     """
     registry = registry or get_registry()
     options = options or Options()
+    check_codec_names(options, registry)
     path = _as_path(src)
     fmt, _ = detect_input(path, registry, from_, flag)
     if fmt.reader is None:
         raise ConverterError(f"{path}: format {fmt.name} cannot be read")
     records = iter_source(path, fmt, options, registry)
     return _within(options.budget, records, path)
+
+
+def check_codec_names(options: Options, registry) -> None:
+    """--key-codec/--value-codec name codecs of the registry: a misspelt one is a usage error at
+    once, even where the conversion would not have needed a codec."""
+    for name in (options.key_codec, options.value_codec):
+        if name is not None:
+            registry.codec(name)
 
 
 def _within(budget, records, path):
@@ -243,6 +253,50 @@ def _unchanged(records, parts: list[Path], before: list, produced: list):
                               f"convert it again when nothing writes it")
 
 
+def _real(path: Path) -> str:
+    return os.path.realpath(path)  # unlike Path.resolve, a symlink loop is no error here
+
+
+def _check_output_place(parent: Path) -> None:
+    """The output's directory exists and this process may create files in it (checked before
+    anything is read, so a long conversion does not fail at its end; a dry run says it too)."""
+    if not parent.is_dir():
+        if parent.exists():
+            raise OutputError(f"{parent}: not a directory, so the output cannot be made inside it")
+        raise OutputError(f"{parent}: output directory does not exist")
+    try:
+        writable = os.access(parent, os.W_OK | os.X_OK)
+    except OSError:
+        writable = True  # let the write itself say why
+    if not writable:
+        why = "the file system is read-only" if _read_only_fs(parent) else "permission denied"
+        raise OutputError(f"{parent}: cannot create the output in this directory ({why})")
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+
+
+def _check_replaceable(out: Path) -> None:
+    """An existing output is a regular file (or a symlink, which --force replaces, never its
+    target): the new output is renamed over it, and a device or directory must never be replaced."""
+    try:
+        mode = os.lstat(out).st_mode
+    except OSError:
+        return
+    for test, kind in _NOT_REGULAR:
+        if test(mode):
+            hint = "; write to - and redirect to it instead" if kind.endswith(("device", "FIFO")) else ""
+            raise OutputError(f"{out}: the output is {kind}, not a regular file, and is never replaced{hint}")
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
@@ -282,6 +336,7 @@ def convert(
 
 def _convert(src, dst, from_, to, options, registry, on_progress, dry_run) -> Result:
     started = time.perf_counter()
+    check_codec_names(options, registry)
     src_path, dst_path = _as_path(src), _as_path(dst)
     source, source_reason = detect_input(src_path, registry, from_)
     sink, _ = detect_output(dst_path, registry, to)
@@ -299,10 +354,11 @@ def _convert(src, dst, from_, to, options, registry, on_progress, dry_run) -> Re
     if not to_stdout:
         inputs = source.parts(src_path) if str(src_path) != "-" else []
         for out in outputs:
-            if any(_same_file(out, i) or out.resolve() == i.resolve() for i in inputs):
+            if any(_same_file(out, i) or _real(out) == _real(i) for i in inputs):
                 raise OutputError(f"{out}: the output is the input file; choose another output")
-        if not dst_path.parent.is_dir():
-            raise OutputError(f"{dst_path.parent}: output directory does not exist")
+        _check_output_place(dst_path.parent)
+        for out in outputs:
+            _check_replaceable(out)
         existing = [o for o in outputs if o.exists() or o.is_symlink()]
         if existing and not options.force:
             if not dry_run:
@@ -344,8 +400,13 @@ def _convert(src, dst, from_, to, options, registry, on_progress, dry_run) -> Re
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
         elif to_stdout:
-            sink.writer(dst_path, records, options)
-            sys.stdout.buffer.flush()
+            try:
+                sink.writer(dst_path, records, options)
+                sys.stdout.buffer.flush()
+            except OSError as exc:
+                if exc.filename is None and not isinstance(exc, BrokenPipeError):
+                    exc.filename = "standard output"
+                raise
             consumed()
         else:
             _write_atomically(sink, dst_path, records, options, before_commit=consumed)
@@ -411,7 +472,10 @@ def _write_atomically(sink, dst: Path, records, options, before_commit=None) -> 
     half-written output is ever visible under the output's name.
     """
     _remove_stale_scratch(dst)
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{dst.name}.{os.getpid()}.", suffix=".converting", dir=dst.parent))
+    try:
+        tmpdir = Path(tempfile.mkdtemp(prefix=f".{dst.name}.{os.getpid()}.", suffix=".converting", dir=dst.parent))
+    except OSError as exc:
+        raise OutputError(f"{dst.parent}: cannot create the output in this directory ({exc.strerror})") from None
     options.display_names[str(tmpdir / dst.name)] = str(dst)
     try:
         with _named_as(tmpdir / dst.name, dst):
@@ -430,6 +494,10 @@ def _write_atomically(sink, dst: Path, records, options, before_commit=None) -> 
     except OSError as exc:
         if exc.errno in _OUT_OF_SPACE:
             raise OutputError(f"{dst}: {_OUT_OF_SPACE[exc.errno]} ({exc.strerror}); nothing was written") from None
+        scratch = str(tmpdir)
+        if any(str(n).startswith(scratch) for n in (exc.filename, exc.filename2) if n is not None):
+            # the scratch directory is ours, not the user's: name the output (a rename over it failed)
+            raise OutputError(f"{dst}: cannot replace the output ({exc.strerror}); nothing was written") from None
         raise
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)

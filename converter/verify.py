@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .buckets import COUNT as BUCKETS, Buckets
-from .errors import ConverterError
+from .errors import ConverterError, OptionError
 from .options import Options
-from .pipeline import read_records, with_restarts
+from .pipeline import check_codec_names, read_records, with_restarts
+from .registry import get_registry
 
 BATCH = 1000  # records canonicalised per call
 SPILL_BYTES = 16 * 2**20  # digest bytes held in memory before the buckets go to disk
@@ -146,7 +147,7 @@ def _fill(path, fmt, options, registry, scratch: Path, side: str, progress) -> t
                 if progress is not None and not n % BATCH:
                     progress(n)
         except ConverterError as exc:  # the budget's refusals in the canonical form: name the store
-            if str(path) in str(exc):
+            if str(path) in str(exc) or isinstance(exc, OptionError):
                 raise
             raise type(exc)(f"{path}: after record #{n}: {exc}") from exc
         return n, buckets
@@ -161,6 +162,8 @@ def compare(a, b, *, format_a=None, format_b=None, options: Options | None = Non
     ``on_progress(side, records)`` is called as each store is read (side ``"a"`` or ``"b"``).
     """
     options = options or Options()
+    registry = registry or get_registry()
+    check_codec_names(options, registry)
     with tempfile.TemporaryDirectory(prefix="convert-verify-") as tmp:
         scratch = Path(tmp)
         pa = (lambda n: on_progress("a", n)) if on_progress else None

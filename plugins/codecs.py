@@ -77,10 +77,12 @@ def _pickle_decode(data, options, what):
 
 
 def _pickle_encode(value, options):
-    import pickle
+    from converter.plugins.pickle import dumps
 
     try:
-        return pickle.dumps(value, protocol=options.pickle_protocol)
+        return dumps(value, options.pickle_protocol)
+    except UnsupportedValueError:
+        raise
     except Exception as exc:
         raise UnsupportedValueError(f"cannot pickle {type(value).__name__}: {exc}") from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 
 from converter import Format, hookimpl
@@ -83,13 +84,39 @@ class _StreamingPickler(pickle.Pickler):
     # A zoneinfo.ZoneInfo is written as ZoneInfo(key), which the safe unpickler allows (the
     # standard form fetches a classmethod with builtins.getattr, which it must refuse).
     # (The pickler does not call this for str, int, float, bytes, dict, list... : no cost there.)
+    def __init__(self, file, protocol):
+        super().__init__(file, protocol=protocol)
+        self.drops_fold = protocol < 4
+
     def reducer_override(self, obj):
         t = type(obj)
         if t is _Items:
             return (dict, (), None, None, obj.records)
         if t.__name__ == "ZoneInfo" and t.__module__ == "zoneinfo" and obj.key is not None:
             return (t, (obj.key,))
+        if self.drops_fold and t.__module__ == "datetime" and t.__name__ in ("datetime", "time") and obj.fold:
+            raise _FoldLost(obj)
         return NotImplemented
+
+
+class _FoldLost(Exception):
+    """A datetime or time with fold=1 met by a pickler of protocol 0-3, which would drop the fold."""
+
+    def message(self, protocol: int) -> str:
+        return (f"{self.args[0]!r} has fold=1 (the second of two equal wall-clock times), which pickle "
+                f"protocol {protocol} drops (protocols 0-3 keep no fold); use --pickle-protocol 4 or 5")
+
+
+def dumps(value, protocol: int) -> bytes:
+    """pickle.dumps, except that protocols 0-3 refuse what they would silently change (a fold)."""
+    if protocol >= 4:
+        return pickle.dumps(value, protocol=protocol)
+    buf = io.BytesIO()
+    try:
+        _StreamingPickler(buf, protocol).dump(value)
+    except _FoldLost as exc:
+        raise UnsupportedValueError(exc.message(protocol)) from None
+    return buf.getvalue()
 
 
 # Writing shared sub-objects once per use lets a tiny pickle expand without bound (a list of
@@ -211,12 +238,14 @@ def _write(path, records, options):
             records = f.records(records)
         else:
             records = _checked_first(records)
-        pickler = _StreamingPickler(f, protocol=protocol)
+        pickler = _StreamingPickler(f, protocol)
         pickler.fast = True
         try:
             pickler.dump(_Items(records))
         except _Expansion as exc:
             raise UnsupportedValueError(f"{path}: {exc}") from None
+        except _FoldLost as exc:
+            raise UnsupportedValueError(f"{path}: {exc.message(protocol)}") from None
         except RecursionError:
             raise UnsupportedValueError(f"{path}: a value is nested too deeply to pickle") from None
         except (pickle.PicklingError, ValueError, TypeError, AttributeError) as exc:

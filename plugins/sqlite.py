@@ -256,6 +256,8 @@ def _write(path, records, options):
     if layout not in ("auto", "table", "kv"):
         raise UnsupportedValueError(f"--layout must be auto, table or kv, not {layout!r}")
     why = ""
+    if layout == "auto" and options.pk is not None:  # --pk asks for a table, as sqlite-utils makes
+        layout, why = "table", " (--pk)"
     if layout == "auto":
         misfit = next((k for k, v in sample if not _table_like(v)), _NONE)
         layout = "table" if sample and misfit is _NONE else "kv"
@@ -334,7 +336,7 @@ class _Table:
         self.qt = quote_ident(table)
         self.pk_given = options.pk is not None
         self.pk = options.pk or "key"
-        self.auto = options.layout == "auto"
+        self.auto = options.layout == "auto" and not self.pk_given  # --pk: a table or an error
         self.columns: dict[str, str] = {}  # name -> declared type, in table order
         self.rowid = False  # the record key is the rowid: no key column
         self.created = False
@@ -356,6 +358,8 @@ class _Table:
                                  why=f"as a row, record {key!r} {change}, and every record must read back exactly")
 
     def refuse(self, key, problem: str, advice: str = "use --layout kv"):
+        if self.pk_given:  # --pk cannot go with --layout kv
+            advice = advice.replace("use --layout kv", "leave out --pk and use --layout kv")
         message = f"{self.path}: record {key!r} {problem}; {advice}"
         if self.auto:
             raise LayoutFallback(message, store=str(self.path), why=f"record {key!r} {problem}")

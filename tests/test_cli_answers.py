@@ -198,3 +198,177 @@ def test_every_value_the_json_tags_make_reads_back_from_this_tools_pickle_with_t
     r = run(tmp_path / "out.pkl", tmp_path / "back.json")  # the default allowlist, no flags
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "back.json").read_text()) == json.loads(src.read_text())
+
+
+# --- outputs that must never be replaced, and places an output cannot be made --------------
+
+def test_force_never_replaces_a_device_fifo_or_directory(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    (tmp_path / "adir").mkdir()
+    before = os.stat("/dev/null")
+    for out, kind in (("/dev/null", "a character device"), (fifo, "a FIFO"), (tmp_path / "adir", "a directory")):
+        r = run(EXAMPLE, out, "--to", "json", "--force")
+        assert r.returncode == 1 and f"the output is {kind}, not a regular file" in r.stderr, r.stderr
+        assert ".converting" not in r.stderr and len(r.stderr.splitlines()) == 1
+    after = os.stat("/dev/null")
+    assert (after.st_mode, after.st_rdev, after.st_ino) == (before.st_mode, before.st_rdev, before.st_ino)
+    assert fifo.is_fifo() and (tmp_path / "adir").is_dir() and not any((tmp_path / "adir").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "pipe"]  # no scratch directory left
+
+
+def test_an_output_place_that_cannot_take_it_is_refused_before_reading_also_in_a_dry_run(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    r = run(EXAMPLE, afile / "out.json")
+    assert r.returncode == 1 and "afile: not a directory" in r.stderr
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    r = run(EXAMPLE, loop, "--to", "json")
+    assert r.returncode == 1 and "internal error" not in r.stderr and "output exists" in r.stderr
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o555)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("root writes into a read-only directory")
+        for extra in ((), ("--dry-run",)):
+            r = run(EXAMPLE, ro / "x.json", *extra)
+            assert r.returncode == 1 and "cannot create the output in this directory (permission denied)" in r.stderr
+            assert ".converting" not in r.stderr
+    finally:
+        os.chmod(ro, 0o755)
+
+
+def test_an_unreadable_input_is_one_line_exit_1_not_a_usage_error(tmp_path):
+    f = tmp_path / "noread.pkl"
+    f.write_bytes(EXAMPLE.read_bytes())
+    os.chmod(f, 0)
+    if os.access(f, os.R_OK):
+        pytest.skip("root reads a file without read permission")
+    for args in ((f, tmp_path / "x.json"), ("verify", f, EXAMPLE), ("identify", f)):
+        r = run(*args)
+        assert r.returncode == 1 and r.stderr.strip().endswith("Permission denied"), r.stderr
+        assert "Usage" not in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_a_missing_input_is_no_such_file_whatever_its_extension(tmp_path):
+    for name in ("nope.sqlite", "nope.db", "nope.dat", "nope.shelve", "nope.gdbm", "nope.jsonl"):
+        r = run(tmp_path / name, tmp_path / "x.json")
+        assert r.returncode == 1 and r.stderr.strip().endswith(f"{name}: no such file"), r.stderr
+        r = run("verify", tmp_path / name, EXAMPLE)
+        assert r.returncode == 1 and "no such file" in r.stderr
+    r = run(tmp_path / "nope.sqlite", tmp_path / "x.json", "--from", "sqlite")
+    assert r.returncode == 1 and "no such file" in r.stderr
+    # one file of a two-file store present: the store's own message, which names the missing one
+    import dbm.dumb
+    with dbm.dumb.open(str(tmp_path / "half"), "n") as db:
+        db[b"k"] = b"v"
+    (tmp_path / "half.dat").unlink()
+    r = run(tmp_path / "half.dat", tmp_path / "x.json")
+    assert r.returncode == 1 and "needs both" in r.stderr
+
+
+def test_a_misspelt_codec_is_a_usage_error_even_where_no_codec_is_needed(tmp_path):
+    (tmp_path / "exists.json").write_text("{}")
+    for args in ((EXAMPLE, tmp_path / "o.json", "--key-codec", "utf"),
+                 (EXAMPLE, tmp_path / "exists.json", "--value-codec", "pikle"),  # before "output exists"
+                 ("verify", EXAMPLE, EXAMPLE, "--value-codec", "pikle")):
+        r = run(*args)
+        assert r.returncode == 2 and "Unknown codec" in r.stderr and "did you mean" in r.stderr, r.stderr
+        assert "after record" not in r.stderr
+    src = tmp_path / "tree"
+    src.mkdir()
+    (src / "p.pkl").write_bytes(EXAMPLE.read_bytes())
+    for extra in ((), ("--dry-run",)):
+        r = run("migrate", src, tmp_path / "dest", "--key-codec", "utf", *extra)
+        assert r.returncode == 2 and "Unknown codec 'utf'" in r.stderr
+    assert not (tmp_path / "o.json").exists() and not (tmp_path / "dest").exists()
+
+
+def _sh(script: str, tmp_path) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=120)
+
+
+def test_a_closed_full_or_gone_stdout_gets_the_policys_answer_for_every_command(tmp_path):
+    conv = " ".join(map(str, CONVERT))
+    for cmd in (f"identify {EXAMPLE}", "formats", "plugins", f"verify {EXAMPLE} {EXAMPLE}", "--version", "--help",
+                f"{EXAMPLE} - --to json"):
+        for redirect, words in ((">&-", "standard output: it is closed"),
+                                (">/dev/full", "standard output: no space left on the device")):
+            r = _sh(f"{conv} {cmd} {redirect}", tmp_path)
+            assert r.returncode == 1 and r.stderr.strip() == f"convert: error: {words}", (cmd, redirect, r.stderr)
+        # the reader goes away before anything is written: quiet, 141, as SIGPIPE would
+        r = _sh(f"(sleep 0.3; {conv} {cmd}; echo $? >&2) | true", tmp_path)
+        assert r.stderr.strip() == "141", (cmd, r.stderr)
+    # a closed or full stderr loses messages, never the outcome
+    for redirect in ("2>&-", "2>/dev/full"):
+        r = _sh(f"{conv} {EXAMPLE} out.json --force {redirect}", tmp_path)
+        assert r.returncode == 0 and (tmp_path / "out.json").exists()
+
+
+def test_standard_pickles_of_time_zones_read_with_the_default_allowlist_and_getattr_stays_refused(tmp_path):
+    import datetime
+    import zoneinfo
+
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    value = {"zone": paris, "when": datetime.datetime(2021, 10, 31, 2, 30, fold=1, tzinfo=paris)}
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        src = tmp_path / f"z{protocol}.pkl"
+        src.write_bytes(pickle.dumps(value, protocol=protocol))  # the standard pickler: getattr(ZoneInfo, ...)
+        out = tmp_path / f"z{protocol}.json"
+        r = run(src, out, "--verify")
+        assert r.returncode == 0, r.stderr
+        assert '"$zoneinfo":"Europe/Paris"' in out.read_text()
+        # and back through a shelve, whose values are pickled
+        r = run(out, tmp_path / f"z{protocol}.shelve.dat", "--to", "dbm.dumb", "--verify", "-q")
+        assert r.returncode == 0, r.stderr
+    evil = tmp_path / "evil.pkl"
+    marker = tmp_path / "pwned"
+    # getattr(os, "system")("touch marker"), by hand
+    evil.write_bytes(b"c__builtin__\ngetattr\n(cos\nsystem\n" b"tR(V touch " + str(marker).encode() + b"\ntR.")
+    r = run(evil, tmp_path / "e.json")
+    assert r.returncode == 1 and not marker.exists() and "--allow" not in r.stderr and "can run code" in r.stderr
+    evil.write_bytes(b"c__builtin__\ngetattr\n(cdecimal\nDecimal\nV__subclasses__\ntR)R.")
+    r = run(evil, tmp_path / "e.json")
+    assert r.returncode == 1 and "refused builtins.getattr" in r.stderr and "--allow" not in r.stderr
+
+
+def test_old_pickle_protocols_refuse_a_fold_they_would_drop(tmp_path):
+    src = tmp_path / "fold.json"
+    src.write_text('{"a": {"$datetime": {"local": "2021-10-31T02:30:00", "tz": {"$zoneinfo": "Europe/Paris"}, '
+                   '"fold": 1}}, "b": {"$time": {"local": "02:30:00", "tz": null, "fold": 1}}}')
+    for protocol in range(4):
+        for out in (tmp_path / f"f{protocol}.pkl", tmp_path / f"f{protocol}.dat"):
+            r = run(src, out, "--pickle-protocol", protocol)
+            assert r.returncode == 1 and "has fold=1" in r.stderr and "--pickle-protocol 4" in r.stderr, r.stderr
+            assert not out.exists()
+    for protocol in (4, 5):
+        r = run(src, tmp_path / f"f{protocol}.pkl", "--pickle-protocol", protocol, "--verify")
+        assert r.returncode == 0, r.stderr
+    plain = tmp_path / "plain.json"
+    plain.write_text('{"a": {"$time": {"local": "02:30:00", "tz": null, "fold": 0}}}')
+    assert run(plain, tmp_path / "p0.pkl", "--pickle-protocol", "0", "--verify").returncode == 0
+
+
+def test_pk_always_makes_a_table_and_never_merges_records(tmp_path):
+    nested = tmp_path / "nested.json"
+    nested.write_text('[{"id": 1, "tags": [1]}, {"id": 1, "tags": [2]}]')
+    r = run(nested, tmp_path / "n.sqlite", "--pk", "id")
+    assert r.returncode == 1 and "two records have the same id value" in r.stderr
+    assert not (tmp_path / "n.sqlite").exists()
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text('[{"id": 1, "v": 1}, {"id": 2, "v": 2.5}, {"id": 3, "v": true}]')
+    r = run(mixed, tmp_path / "m.sqlite", "--pk", "id")
+    assert r.returncode == 1 and "leave out --pk and use --layout kv" in r.stderr
+    ok = tmp_path / "ok.json"
+    ok.write_text('[{"id": 7, "tags": [1]}, {"id": 8, "tags": [2]}]')
+    r = run(ok, tmp_path / "ok.sqlite", "--pk", "id")
+    assert r.returncode == 0 and "table layout (--pk)" in r.stderr
+    import sqlite3
+    con = sqlite3.connect(tmp_path / "ok.sqlite")
+    assert con.execute("SELECT id, tags FROM ok ORDER BY id").fetchall() == [(7, "[1]"), (8, "[2]")]
+    con.close()
+    for bad in (("--pk", "id", "--layout", "kv"), ("--pk", ""), ("--table", " ")):
+        r = run(ok, tmp_path / "bad.sqlite", *bad)
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, (bad, r.stderr)

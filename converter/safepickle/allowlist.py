@@ -279,8 +279,8 @@ class _ZoneInfo:
     """zoneinfo.ZoneInfo(key), as this tool's pickle writer writes a zone (plugins/pickle.py),
     so the ``$zoneinfo`` values of its JSON come back from its pickles with the default
     allowlist. Only one str key is taken; zoneinfo itself refuses keys that would leave the
-    time-zone data directories. (The standard pickler's form, a classmethod fetched with
-    builtins.getattr, stays refused.)"""
+    time-zone data directories. (The standard pickler's form, ``getattr(ZoneInfo, '_unpickle')``,
+    is ``_Getattr`` below.)"""
 
     __slots__ = ()
 
@@ -297,6 +297,57 @@ class _ZoneInfo:
 
     def __repr__(self):
         return "<zoneinfo.ZoneInfo, by key only>"
+
+
+class _ZoneInfoUnpickle:
+    """zoneinfo.ZoneInfo._unpickle(key, from_cache), as the standard pickler writes a zone."""
+
+    __slots__ = ()
+
+    def __call__(self, *args, **kwargs):
+        if (kwargs or len(args) != 2 or type(args[0]) is not str or len(args[0]) > 255
+                or type(args[1]) not in (int, bool) or args[1] not in (0, 1)):
+            raise UnsafePickleError(f"{_what()}: refused a call of zoneinfo.ZoneInfo._unpickle other than "
+                                    f"(key, 0 or 1); {_TRUST_HINT}")
+        import zoneinfo
+
+        try:
+            return zoneinfo.ZoneInfo._unpickle(args[0], args[1])
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError) as exc:
+            raise FormatError(f"{_what()}: time zone {args[0]!r} is not one this machine knows ({exc})") from None
+
+
+class _Getattr:
+    """builtins.getattr, as the standard pickler uses it for a zone: getattr(ZoneInfo, '_unpickle')
+    and nothing else (getattr of anything else is how a pickle reaches code: refused)."""
+
+    __slots__ = ()
+
+    def __call__(self, *args, **kwargs):
+        if not kwargs and len(args) == 2 and args[0] is _TABLE[("zoneinfo", "ZoneInfo")] and args[1] == "_unpickle":
+            return _ZONEINFO_UNPICKLE
+        raise UnsafePickleError(f"{_what()}: refused builtins.getattr({', '.join(map(_describe, args))}): getattr "
+                                f"reaches any attribute, so a pickle can call code through it; only "
+                                f"getattr(zoneinfo.ZoneInfo, '_unpickle') (a time zone) is allowed. {_TRUST_HINT}")
+
+
+_ZONEINFO_UNPICKLE = _ZoneInfoUnpickle()
+
+# Globals that run code or touch the system: never suggested with --allow, whatever the pickle.
+_CODE_MODULES = frozenset(("os", "posix", "nt", "subprocess", "sys", "importlib", "runpy", "pty", "shutil", "socket",
+                           "ctypes", "code", "codeop", "pickle", "_pickle", "marshal", "types", "commands",
+                           "platform", "webbrowser", "multiprocessing", "asyncio", "threading", "signal", "io",
+                           "_io", "tempfile", "pathlib", "glob", "operator", "functools", "inspect", "pydoc"))
+_CODE_BUILTINS = frozenset(("eval", "exec", "execfile", "compile", "getattr", "setattr", "delattr", "__import__",
+                            "open", "file", "input", "raw_input", "breakpoint", "globals", "locals", "vars",
+                            "apply", "reload", "exit", "quit", "help", "memoryview", "classmethod", "staticmethod",
+                            "property", "super", "type"))
+
+
+def runs_code(module: str, name: str) -> bool:
+    """Whether (module, name) is a global through which a pickle could run code or touch files."""
+    top = module.split(".", 1)[0]
+    return top in _CODE_MODULES or (module in ("builtins", "__builtin__") and name in _CODE_BUILTINS)
 
 
 _PLAIN_TYPES = {
@@ -316,8 +367,10 @@ _TABLE[("_codecs", "encode")] = _Encode()
 _TABLE[("copyreg", "_reconstructor")] = _Reconstructor()
 _TABLE[("zoneinfo", "ZoneInfo")] = _ZoneInfo()
 _TABLE[("decimal", "Decimal")] = _Decimal()
+_TABLE[("builtins", "getattr")] = _Getattr()
 
-_RESTRICTED = frozenset({("builtins", "object"), ("_codecs", "encode"), ("copyreg", "_reconstructor")})
+_RESTRICTED = frozenset({("builtins", "object"), ("_codecs", "encode"), ("copyreg", "_reconstructor"),
+                         ("builtins", "getattr")})
 
 DEFAULT_ALLOWED: frozenset[tuple[str, str]] = frozenset(_TABLE)
 """Exact (module, name) pairs allowed by default, as Python 3 names (after mapping Python 2 names)."""

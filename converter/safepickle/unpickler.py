@@ -7,7 +7,8 @@ import warnings
 
 from converter.errors import ConverterError, FormatError, UnsafePickleError
 
-from .allowlist import _CURRENT, _Load, _PY2_OVERRIDES, _Policy, _RESTRICTED, _TABLE, _TRUST_HINT, _map_name
+from .allowlist import (_CURRENT, _PY2_OVERRIDES, _RESTRICTED, _TABLE, _TRUST_HINT, _Load, _map_name, _Policy,
+                        runs_code)
 from .budget import _check_after_load, _check_before_load
 from .opcodes import _ScanInfo
 
@@ -79,6 +80,10 @@ class _SafeUnpickler(pickle.Unpickler):
                 f"{self._what or 'pickle'}: refused pickle global {full}: it was defined in the script that "
                 f"wrote the pickle, so no module here provides it; convert from a Python script that defines "
                 f"{pair[1]}: converter.convert(IN, OUT, allow=[{full!r}])")
+        if runs_code(*pair):
+            raise UnsafePickleError(
+                f"{self._what or 'pickle'}: refused pickle global {full}{written}: it can run code or touch "
+                f"files, so this file is no plain data; only {_TRUST_HINT}, for a file you wrote yourself")
         raise UnsafePickleError(
             f"{self._what or 'pickle'}: refused pickle global {full}{written}; "
             f"--allow {full} to permit it, or {_TRUST_HINT}")
