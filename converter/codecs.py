@@ -133,12 +133,17 @@ def encode_records(records, registry, options, name, key_codec=None, value_codec
         if v_check is not None and not v_check(value):
             _refuse(name, "value", vc, vwhy, key, f"the value of record {key!r} is {type(value).__name__}",
                     " (pickle holds any plain data)")
+        role = "key"
         try:
-            yield kc.encode(key, options), vc.encode(value, options)
+            k = kc.encode(key, options)
+            role = "value"
+            yield k, vc.encode(value, options)
         except ConverterError as exc:
             hint = ""
-            if isinstance(exc, UnsupportedValueError) and "forced" in (kwhy, vwhy):
-                hint = " (the codec was forced with --key-codec/--value-codec)"
+            codec, why, flag = (kc, kwhy, options.key_codec) if role == "key" else (vc, vwhy, options.value_codec)
+            if isinstance(exc, UnsupportedValueError) and why == "forced":
+                hint = (f" (the {role} codec was forced with --{role}-codec {flag})" if flag else
+                        f" (this format stores every {role} with the {codec.name} codec)")
             raise type(exc)(f"{name}: record {key!r}: {exc}{hint}") from exc
         except Exception as exc:  # a plugin codec's own failure: name it
             from .errors import PluginError

@@ -518,11 +518,37 @@ def _drive(executor, tasks: list, window: int, starting, finished, fn=run_task) 
                     finished(_crashed(task, exc))
             if broken:
                 return list(inflight.values()) + list(queue)
-    except BaseException:
-        for fut in inflight:
-            fut.cancel()
+    except BaseException:  # Ctrl-C (or a signal to this process alone): keep what finished, stop the rest
+        for fut, task in list(inflight.items()):
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                finished(fut.result())  # a store converted while we were told to stop is not redone
+            else:
+                fut.cancel()
+        _stop_workers(executor)
         raise
     return []
+
+
+def _stop_workers(executor) -> None:
+    """Interrupt a local pool's workers as a terminal's Ctrl-C would (they remove their scratch
+    files), and end any that do not stop within 5 s: an interrupted migration stops now, not
+    after the stores in flight (a SIGINT sent to this process alone reaches no worker)."""
+    import signal
+
+    procs = list((getattr(executor, "_processes", None) or {}).values())  # ProcessPoolExecutor only
+    if not procs:
+        return
+    executor.shutdown(wait=False, cancel_futures=True)  # no next task: an interrupted worker then exits
+    for p in procs:
+        try:
+            os.kill(p.pid, signal.SIGINT)
+        except (OSError, TypeError):
+            pass
+    deadline = time.monotonic() + 5
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
 
 
 def _pool(jobs: int):
@@ -554,7 +580,16 @@ def _ready() -> None:
     get_registry()
 
 
-def _run_pool(tasks: list, jobs: int, starting, finished, fn=run_task, first=None) -> None:
+def _worker_task(task: dict) -> dict:
+    """run_task in a pool worker: Ctrl-C (the conversion has removed its scratch files by the time
+    KeyboardInterrupt gets here) ends the worker, instead of letting it take the next task."""
+    try:
+        return run_task(task)
+    except KeyboardInterrupt:
+        os._exit(130)
+
+
+def _run_pool(tasks: list, jobs: int, starting, finished, fn=_worker_task, first=None) -> None:
     """Every task in a process pool. When a worker dies (a crash, the OOM killer, a signal), the
     tasks that were in flight are run again one at a time, each in a pool of its own, so the one
     that killed its worker fails alone; then the rest continue in a fresh pool."""

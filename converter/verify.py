@@ -46,14 +46,26 @@ def canonical(value) -> str:
         raise
     except ConverterError as exc:
         if "shared references expand" in str(exc):
-            raise  # repr() of the value would expand it all the same
-        return "repr:" + repr(value)
+            raise  # pickling the value would expand it all the same
+        return _object_text(value)
     try:
         return json.dumps(_sorted(encoded), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     except RecursionError:  # deeper than the sorter goes: compare in stored order
         from .jsontags import dumps
 
         return dumps(value)
+
+
+def _object_text(value) -> str:
+    """For a value the JSON tags cannot hold (an instance of an --allow'ed class): its pickle,
+    which holds the class and the state, so two equal instances compare equal (their repr()
+    would differ by address)."""
+    import pickle
+
+    try:
+        return "pickle:" + hashlib.blake2b(pickle.dumps(value, protocol=4), digest_size=16).hexdigest()
+    except Exception:
+        return "repr:" + repr(value)
 
 
 def canonical_texts(values: list) -> list[str]:

@@ -372,3 +372,24 @@ def test_pk_always_makes_a_table_and_never_merges_records(tmp_path):
     for bad in (("--pk", "id", "--layout", "kv"), ("--pk", ""), ("--table", " ")):
         r = run(ok, tmp_path / "bad.sqlite", *bad)
         assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, (bad, r.stderr)
+
+
+def test_the_readmes_own_class_recipe_works_as_written_and_verifies(tmp_path):
+    lib = tmp_path / "src"
+    lib.mkdir()
+    (lib / "geom.py").write_text("class Point:\n    def __init__(self, x, y):\n        self.x, self.y = x, y\n")
+    subprocess.run([sys.executable, "-c", "import pickle, geom; pickle.dump({'a': geom.Point(1, 2)}, "
+                    "open('data.pkl', 'wb'))"], cwd=tmp_path, env={**ENV, "PYTHONPATH": str(lib)}, check=True)
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    line = next(l for l in readme.splitlines() if "--allow geom.Point" in l and l.startswith("PYTHONPATH=src"))
+    argv = line.split("#")[0].split()[2:]  # after PYTHONPATH=src convert
+    r = subprocess.run([*CONVERT, *argv], cwd=tmp_path, env={**ENV, "PYTHONPATH": str(lib)}, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([*CONVERT, "verify", "data.pkl", "out.db", "--allow", "geom.Point"], cwd=tmp_path,
+                       env={**ENV, "PYTHONPATH": str(lib)}, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "equal" in r.stdout, r.stdout + r.stderr
+    # without the module on the path: one line that says what to do
+    r = subprocess.run([*CONVERT, *argv, "--force"], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+    errors = [l for l in r.stderr.splitlines() if l.startswith("convert: error:")]
+    assert r.returncode == 1 and len(errors) == 1 and "PYTHONPATH" in errors[0], r.stderr

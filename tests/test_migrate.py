@@ -213,6 +213,50 @@ def test_a_file_that_cannot_be_read_is_reported(tmp_path):
     assert "ermission denied" in report["unreadable"][0]["error"]
 
 
+def test_sigint_to_the_migrating_process_alone_stops_it_at_once_and_a_rerun_completes(tmp_path):
+    """`kill -INT PID` reaches no worker (a terminal's Ctrl-C reaches them all): the migration
+    must still stop now, not after the stores in flight, keep what finished, and resume."""
+    from converter.migration import read_report
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    for i in range(3):  # all in flight at once (two per worker), each long enough to wait for
+        with open(src / f"s{i}.jsonl", "w") as f:
+            for j in range(120_000):
+                f.write('{"key": "k%d", "value": {"n": %d, "s": "xxxxxxxxxxxxxxxxxxxx"}}\n' % (j, j))
+    proc = subprocess.Popen([sys.executable, "-m", "converter", "migrate", src, dst, "--jobs", "2", "--quiet"],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (read_report(dst) or {}).get("in_progress"):
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.01)
+        time.sleep(0.3)  # workers are converting
+        proc.send_signal(signal.SIGINT)  # this process only, not its group
+        sent = time.monotonic()
+        rc = proc.wait(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert rc == 130 and took < 2.5, (rc, took)
+    assert "interrupted" in proc.stderr.read()
+    gone = time.monotonic() + 10
+    while time.monotonic() < gone:  # no worker goes on converting after the interrupt
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.02)
+    else:
+        pytest.fail("a worker outlived the interrupted migration by 10 s")
+    r = cli("migrate", src, dst, "--jobs", "2", "--quiet")
+    assert r.returncode == 0, r.stderr
+    final = entries(json.loads((dst / "migration-report.json").read_text()))
+    assert len(final) == 3 and all(e["status"] == "ok" and e["records"] == 120_000 for e in final.values())
+    assert not [p for p in dst.rglob("*") if p.name.endswith((".converting", ".tmp", ".journal"))]
+
+
 def test_sigkill_mid_run_then_rerun_redoes_no_finished_store(tmp_path):
     from converter.migration import read_report
 

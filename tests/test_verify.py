@@ -76,7 +76,7 @@ def test_dry_run_writes_nothing_and_reports_changes(tmp_path):
 def test_dry_run_reports_a_refusal(tmp_path):
     a = pkl(tmp_path / "a.pkl", {b"binary key": 1})
     r = run(a, tmp_path / "out.shelve", "--dry-run")
-    assert r.exit_code == 1 and "--key-codec" in r.stderr
+    assert r.exit_code == 1 and "record b'binary key'" in r.stderr and "stores every key with the utf8 codec" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pkl"]
 
 

@@ -398,7 +398,8 @@ def _import_allowed(module: str, name: str):
     try:
         return getattr(importlib.import_module(module), name)
     except Exception as exc:  # ImportError, AttributeError, or whatever the module raises
-        raise ConverterError(f"--allow {module}.{name}: cannot import it ({type(exc).__name__}: {exc})") from None
+        hint = "; run with PYTHONPATH naming the directory that holds it" if isinstance(exc, ImportError) else ""
+        raise ConverterError(f"--allow {module}.{name}: cannot import it ({type(exc).__name__}: {exc}){hint}") from None
 
 
 _POLICY_CACHE: dict = {}
