@@ -4,6 +4,7 @@ then the file extension. An input that matches nothing is an error listing what 
 from __future__ import annotations
 
 import sys
+from glob import escape as glob_escape
 from pathlib import Path
 
 from .errors import DetectionError, FormatError
@@ -45,14 +46,14 @@ def sniff(path: Path, registry, head: bytes | None = None) -> list[tuple]:
     """Every format whose sniff accepts ``path``, best first, as (format, reason)."""
     if head is None:
         head = read_head(path)
+    # A plugin's content sniff needs content: an empty file (or stdin) is never a plugin's; the
+    # base name of a multi-file store (no file, companions beside it) is sniffed with b"".
+    plugins_too = bool(head) or (str(path) != "-" and not path.is_file() and _exists(path))
     found = []
     for fmt in registry:
-        if fmt.sniff is None or fmt.reader is None:
+        if fmt.sniff is None or fmt.reader is None or not (fmt.builtin or plugins_too):
             continue
-        try:
-            reason = fmt.sniff(head, path)
-        except Exception:  # a plugin's sniff must not break detection of the others
-            reason = None
+        reason = fmt.sniff(head, path)  # a plugin's sniff is guarded (guard.py): it never raises
         if reason:
             found.append((fmt, reason))
     # The named file's own content wins over companion files: a.json beside a planted
@@ -62,6 +63,11 @@ def sniff(path: Path, registry, head: bytes | None = None) -> list[tuple]:
     # a high priority), then priority.
     found.sort(key=lambda fr: (not (own and _names_itself(fr[0], path)), not fr[0].builtin, -fr[0].priority))
     return found
+
+
+def _exists(path: Path) -> bool:
+    """``path`` is there, or is the base name of a multi-file store (``path.*`` beside it)."""
+    return path.exists() or any(path.parent.glob(glob_escape(path.name) + ".*"))
 
 
 def _names_itself(fmt, path: Path) -> bool:
@@ -85,6 +91,8 @@ def detect_input(path: Path, registry, explicit: str | None = None, flag: str | 
     advice = f"; give one with {flag}" if flag else ""
     if explicit:
         return registry.format(explicit), f"given with {flag or '--from'}"
+    if str(path) != "-" and not _exists(path):  # before any sniff: nothing may claim a missing file
+        raise DetectionError(f"{path}: no such file")
     head = read_head(path)
     found = sniff(path, registry, head)
     if found:
@@ -92,8 +100,6 @@ def detect_input(path: Path, registry, explicit: str | None = None, flag: str | 
     by_ext = _by_extension(path, registry)
     if by_ext and by_ext[0].reader is not None:
         return by_ext[0], f"extension {by_ext[1]}"
-    if not path.exists() and str(path) != "-" and not any(path.parent.glob(path.name + ".*")):
-        raise DetectionError(f"{path}: no such file")
     if path.is_dir():
         raise DetectionError(f"{path}: is a directory; give a file (a multi-file store by one of its files)")
     if not head and path.is_file():
