@@ -46,8 +46,8 @@ def sniff(path: Path, registry, head: bytes | None = None) -> list[tuple]:
     """Every format whose sniff accepts ``path``, best first, as (format, reason)."""
     if head is None:
         head = read_head(path)
-    # A plugin's content sniff needs content: an empty file (or stdin) is never a plugin's; the
-    # base name of a multi-file store (no file, companions beside it) is sniffed with b"".
+    # A plugin's content sniff needs content: a missing or empty file (or stdin) is never a
+    # plugin's; the base name of a multi-file store (no file, companions beside it) is sniffed with b"".
     plugins_too = bool(head) or (str(path) != "-" and not path.is_file() and _exists(path))
     found = []
     for fmt in registry:
@@ -91,15 +91,15 @@ def detect_input(path: Path, registry, explicit: str | None = None, flag: str | 
     advice = f"; give one with {flag}" if flag else ""
     if explicit:
         return registry.format(explicit), f"given with {flag or '--from'}"
-    if str(path) != "-" and not _exists(path):  # before any sniff: nothing may claim a missing file
-        raise DetectionError(f"{path}: no such file")
     head = read_head(path)
-    found = sniff(path, registry, head)
-    if found:
+    found = sniff(path, registry, head)  # no plugin's sniff sees a missing file (a built-in's may find
+    if found:                            # the store it names: dbm.ndbm's w.pag made as w.db)
         return found[0]
     by_ext = _by_extension(path, registry)
     if by_ext and by_ext[0].reader is not None:
         return by_ext[0], f"extension {by_ext[1]}"
+    if not _exists(path) and str(path) != "-":
+        raise DetectionError(f"{path}: no such file")
     if path.is_dir():
         raise DetectionError(f"{path}: is a directory; give a file (a multi-file store by one of its files)")
     if not head and path.is_file():
