@@ -145,15 +145,6 @@ def encode_records(records, registry, options, name, key_codec=None, value_codec
                 hint = (f" (the {role} codec was forced with --{role}-codec {flag})" if flag else
                         f" (this format stores every {role} with the {codec.name} codec)")
             raise type(exc)(f"{name}: record {key!r}: {exc}{hint}") from exc
-        except Exception as exc:  # a plugin codec's own failure: name it
-            from .errors import PluginError
-            from .registry import BUILTIN_PLUGINS
-
-            codec = kc if kc.plugin not in BUILTIN_PLUGINS else vc
-            if codec.plugin in BUILTIN_PLUGINS:
-                raise
-            raise PluginError(f"{name}: record {key!r}: codec {codec.name!r} of plugin {codec.plugin!r} failed: "
-                              f"{type(exc).__name__}: {exc}") from exc
 
 
 def _refuse(name, role, codec, why, key, what, hint):

@@ -3,9 +3,9 @@ then the file extension. An input that matches nothing is an error listing what 
 
 from __future__ import annotations
 
-import glob
 import os
 import sys
+from glob import escape as glob_escape
 from pathlib import Path
 
 from .errors import DetectionError, FormatError
@@ -47,14 +47,14 @@ def sniff(path: Path, registry, head: bytes | None = None) -> list[tuple]:
     """Every format whose sniff accepts ``path``, best first, as (format, reason)."""
     if head is None:
         head = read_head(path)
+    # A plugin's content sniff needs content: a missing or empty file (or stdin) is never a
+    # plugin's; the base name of a multi-file store (no file, companions beside it) is sniffed with b"".
+    plugins_too = bool(head) or (str(path) != "-" and not path.is_file() and _exists(path))
     found = []
     for fmt in registry:
-        if fmt.sniff is None or fmt.reader is None:
+        if fmt.sniff is None or fmt.reader is None or not (fmt.builtin or plugins_too):
             continue
-        try:
-            reason = fmt.sniff(head, path)
-        except Exception:  # a plugin's sniff must not break detection of the others
-            reason = None
+        reason = fmt.sniff(head, path)  # a plugin's sniff is guarded (guard.py): it never raises
         if reason:
             found.append((fmt, reason))
     # The named file's own content wins over companion files: a.json beside a planted
@@ -64,6 +64,11 @@ def sniff(path: Path, registry, head: bytes | None = None) -> list[tuple]:
     # a high priority), then priority.
     found.sort(key=lambda fr: (not (own and _names_itself(fr[0], path)), not fr[0].builtin, -fr[0].priority))
     return found
+
+
+def _exists(path: Path) -> bool:
+    """``path`` is there, or is the base name of a multi-file store (``path.*`` beside it)."""
+    return path.exists() or any(path.parent.glob(glob_escape(path.name) + ".*"))
 
 
 def _names_itself(fmt, path: Path) -> bool:
@@ -83,7 +88,7 @@ def _check_exists(path: Path, formats) -> None:
     extension says."""
     if str(path) == "-" or os.path.lexists(path):
         return
-    if any(path.parent.glob(glob.escape(path.name) + ".*")):
+    if any(path.parent.glob(glob_escape(path.name) + ".*")):
         return
     for fmt in formats:
         try:
@@ -109,8 +114,8 @@ def detect_input(path: Path, registry, explicit: str | None = None, flag: str | 
     by_name = _by_extension(path, registry)
     _check_exists(path, [by_name[0]] if by_name else [])
     head = read_head(path)
-    found = sniff(path, registry, head)
-    if found:
+    found = sniff(path, registry, head)  # no plugin's sniff sees a missing file (a built-in's may find
+    if found:                            # the store it names: dbm.ndbm's w.pag made as w.db)
         return found[0]
     by_ext = by_name
     if by_ext and by_ext[0].reader is not None:

@@ -39,12 +39,35 @@ def open_input(path: Path):
             yield f
 
 
+_data_stdout = None  # the real stdout while data_stdout() holds it
+
+
+@contextlib.contextmanager
+def data_stdout():
+    """For a conversion to ``-``: ``open_output("-")`` keeps the real stdout, and Python-level
+    ``sys.stdout`` points at stderr meanwhile, so a plugin's print() cannot corrupt the data."""
+    global _data_stdout
+    saved, outer = sys.stdout, _data_stdout
+    _data_stdout = outer or saved
+    sys.stdout = sys.stderr
+    try:
+        yield _data_stdout
+    finally:
+        sys.stdout, _data_stdout = saved, outer
+
+
+def stdout_buffer():
+    """Where data for ``-`` goes: the real stdout's binary buffer."""
+    return (_data_stdout or sys.stdout).buffer
+
+
 @contextlib.contextmanager
 def open_output(path: Path):
     """A binary file for writing; ``-`` is stdout (flushed, not closed)."""
     if str(path) == "-":
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
+        stream = stdout_buffer()
+        yield stream
+        stream.flush()
     else:
         with open(path, "xb") as f:
             yield f

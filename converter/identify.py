@@ -25,9 +25,13 @@ def identify(path, registry=None) -> dict:
     details = {}
     if fmt.describe is not None:
         try:
-            details = fmt.describe(path, Options(py2_strings="bytes"))
+            details = fmt.describe(path, Options(py2_strings="bytes"))  # a plugin's is guarded (guard.py)
         except BudgetError as exc:
             raise naming(exc, path) from None
+    if fmt.name in registry.replaced and not fmt.builtin:
+        from .guard import who
+
+        reason = f"{reason}; the format of {who(fmt.plugin, fmt.distribution)}, replacing the built-in {fmt.name}"
     return {
         "path": str(path),
         "format": fmt.name,

@@ -574,9 +574,16 @@ _PRELOAD = ["converter.migration", "converter.pipeline", "converter.verify", "co
 
 
 def _ready() -> None:
-    """A worker's start: the registry built once (plugins loaded as in the migrating process)."""
+    """A worker's start: the registry built once (plugins loaded as in the migrating process).
+
+    The migrating process has said what each plugin's failure is; a worker saying it again
+    would repeat each warning once per worker."""
+    import warnings
+
+    from .plugin_manager import PluginWarning
     from .registry import get_registry
 
+    warnings.simplefilter("ignore", PluginWarning)
     get_registry()
 
 

@@ -8,17 +8,18 @@ import errno
 import os
 import shutil
 import stat
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import length_hint
 from pathlib import Path
 from typing import Callable, Iterator
 
 from . import budget as _budget
 from .codecs import decode_records, encode_records
 from .detect import detect_input, detect_output
+from .fileio import data_stdout, stdout_buffer
 from .errors import ConverterError, FormatError, OutputError, RepeatedKey, UnsupportedValueError, restart_in
 from .options import Options
 from .registry import get_registry
@@ -48,7 +49,7 @@ def _passthrough(source, sink, options) -> bool:
 
 
 def iter_source(path, fmt, options, registry, decode=True) -> Iterator[tuple]:
-    records = fmt.reader(path, options) if fmt.builtin else _plugin_records(path, fmt, options)
+    records = fmt.reader(path, options)  # a plugin's reader is guarded where it registered (guard.py)
     if fmt.kv and str(path) != "-":  # stored bytes cannot pass the files' size unless records overlap
         records = _budget.stored_bytes(records, path, _size(fmt.parts(path)))
     if fmt.kv and decode:
@@ -111,27 +112,6 @@ def with_restarts(attempt, options, restartable: bool, what: str):
                          f"pick the codecs with --key-codec/--value-codec")
 
 
-def _plugin_records(path, fmt, options):
-    """A plugin reader's records, held to the contract where they leave the plugin: each a
-    (key, value) pair, and any exception but a ConverterError reported as the plugin's."""
-    from .errors import PluginError
-
-    who = f"plugin {fmt.plugin!r}" + (f" ({fmt.distribution})" if fmt.distribution else "")
-    try:
-        for record in fmt.reader(path, options):
-            if type(record) is not tuple or len(record) != 2:
-                if isinstance(record, list) and len(record) == 2:
-                    record = tuple(record)
-                else:
-                    raise PluginError(f"{path}: the {fmt.name} reader of {who} yielded {type(record).__name__} "
-                                      f"{str(record)[:60]!r}, not a (key, value) pair")
-            yield record
-    except (ConverterError, KeyboardInterrupt, GeneratorExit):
-        raise
-    except Exception as exc:
-        raise PluginError(f"{path}: the {fmt.name} reader of {who} failed: {type(exc).__name__}: {exc}") from exc
-
-
 class _Counter:
     """Counts records, reports progress, and finds repeated keys for outputs that cannot hold them.
 
@@ -152,6 +132,13 @@ class _Counter:
         self.options = options
         self.dst = dst
         self.exact_bytes = exact_bytes
+        self.finished = False  # every record was taken from this iterator
+        self._batch = iter(())  # the batch being yielded: what is left of it was not taken
+
+    @property
+    def taken(self) -> int:
+        """Records the consumer took, exactly (``n`` counts whole batches)."""
+        return self.n - length_hint(self._batch)
 
     BATCH = 1000  # records whose keys are checked together
 
@@ -168,6 +155,7 @@ class _Counter:
                 if not batch:
                     if track:
                         self._repeat(_COUNTED, seen.finish())
+                    self.finished = True
                     return
                 if track:
                     for i in seen.add_batch([r[0] for r in batch]):
@@ -176,7 +164,8 @@ class _Counter:
                 self.n += len(batch)
                 if on_progress is not None and self.n // 1000 != before // 1000:
                     on_progress(self.n)
-                yield from batch
+                self._batch = iter(batch)
+                yield from self._batch
         finally:
             if track:
                 seen.close()
@@ -327,7 +316,10 @@ def convert(
     else:
         for k, v in option_fields.items():
             setattr(options, k, v)
-    with _budget.using(options.budget):
+    # to stdout: Python-level stdout is stderr for the run, so a plugin's print() (in its sniff,
+    # reader or writer) cannot corrupt the data; the writer gets the real stdout (fileio)
+    to_stdout = data_stdout() if str(dst) == "-" else contextlib.nullcontext()
+    with _budget.using(options.budget), to_stdout:
         try:
             return _convert(src, dst, from_, to, options, registry, on_progress, dry_run)
         except _budget.BudgetError as exc:
@@ -384,10 +376,10 @@ def _convert(src, dst, from_, to, options, registry, on_progress, dry_run) -> Re
                            str(dst_path), exact_bytes=sink.kv)
         records = iter(counter)
         def consumed():  # the writer's side of the contract: every record taken
-            if not produced[1]:
+            if not counter.finished:
                 who = "" if sink.builtin else f" of plugin {sink.plugin!r} ({sink.distribution or '?'})"
                 raise ConverterError(f"{dst_path}: the {sink.name} writer{who} returned before taking every "
-                                     f"record ({counter.n} taken); nothing was written")
+                                     f"record ({counter.taken:,} taken); nothing was written")
 
         if dry_run:
             scratch = Path(tempfile.mkdtemp(prefix="convert-dry-run-"))
@@ -402,7 +394,7 @@ def _convert(src, dst, from_, to, options, registry, on_progress, dry_run) -> Re
         elif to_stdout:
             try:
                 sink.writer(dst_path, records, options)
-                sys.stdout.buffer.flush()
+                stdout_buffer().flush()
             except OSError as exc:
                 if exc.filename is None and not isinstance(exc, BrokenPipeError):
                     exc.filename = "standard output"

@@ -20,6 +20,7 @@ A name in either list that matches no installed plugin is a warning.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -64,6 +65,12 @@ def strict() -> bool:
     return os.environ.get("CONVERTER_PLUGINS_STRICT", "") not in ("", "0")
 
 
+def normalise(name: str) -> str:
+    """A distribution (or entry-point) name as pip compares them (PEP 503): case-insensitive,
+    every run of - _ . the same."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _names(var: str) -> list[str] | None:
     value = os.environ.get(var)
     if value is None:
@@ -80,16 +87,20 @@ def fail(info: PluginInfo, what: str) -> None:
     info.status, info.error = "failed", what
     label = f"plugin {info.name!r}" + (f" ({info.distribution} {info.version})" if info.distribution else "")
     off = info.distribution or info.name
-    message = (f"{label} {what}; it is left out (CONVERTER_DISABLE_PLUGINS={off} turns it off, "
-               f"CONVERTER_PLUGINS_STRICT=1 makes this an error)")
     if strict():
-        raise PluginError(message)
-    warnings.warn(message, PluginWarning, stacklevel=3)
+        raise PluginError(f"{label} {what} (an error because CONVERTER_PLUGINS_STRICT is set; "
+                          f"CONVERTER_DISABLE_PLUGINS={off} turns the plugin off)")
+    warnings.warn(f"{label} {what}; it is left out (CONVERTER_DISABLE_PLUGINS={off} turns it off, "
+                  f"CONVERTER_PLUGINS_STRICT=1 makes this an error)", PluginWarning, stacklevel=3)
 
 
 def _register(pm: pluggy.PluginManager, plugin, info: PluginInfo) -> bool:
     needed = getattr(plugin, "CONVERTER_PLUGIN_API", PLUGIN_API)
-    if not isinstance(needed, int) or needed > PLUGIN_API:
+    if not isinstance(needed, int) or isinstance(needed, bool):
+        fail(info, f"declares CONVERTER_PLUGIN_API = {needed!r}, a {type(needed).__name__}; it must be an int "
+                   f"(this converter-toolkit provides {PLUGIN_API})")
+        return False
+    if needed > PLUGIN_API:
         fail(info, f"needs plugin API {needed!r}, and this converter-toolkit provides {PLUGIN_API}; "
                    f"upgrade converter-toolkit")
         return False
@@ -139,25 +150,26 @@ def make(builtins, load_entrypoints: bool | None = None):
         found = list(entry_points(group=GROUP))
     except TypeError:  # Python 3.9's entry_points() takes no group
         found = list(entry_points().get(GROUP, []))
+    from .guard import plugin_stdout
+
     matched = set()
+    wanted_n = {normalise(n) for n in wanted or ()}
+    disabled_n = {normalise(n) for n in disabled}
     for ep in found:
         dist = getattr(ep, "dist", None)
         dist_name = dist.metadata["Name"] if dist is not None else ""
         version = dist.version if dist is not None else ""
         info = infos.setdefault(ep.name, PluginInfo(name=ep.name, distribution=dist_name, version=version,
                                                    entry_point=ep.value))
-        names = {ep.name, dist_name} - {""}
-        if names & set(disabled):
-            matched |= names & set(disabled)
+        names = {normalise(n) for n in (ep.name, dist_name) if n}
+        off, on = names & disabled_n, names & wanted_n
+        matched |= off | on  # a name to load that is also disabled is installed: no "no such plugin"
+        if off or (wanted is not None and not on):
             info.status = "disabled"
             continue
-        if wanted is not None:
-            if not names & set(wanted):
-                info.status = "disabled"
-                continue
-            matched |= names & set(wanted)
         try:
-            plugin = ep.load()
+            with plugin_stdout():  # an import-time print() must not reach stdout's data
+                plugin = ep.load()
         except BaseException as exc:  # noqa: BLE001 - an import can raise anything, SystemExit too
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -165,7 +177,7 @@ def make(builtins, load_entrypoints: bool | None = None):
             continue
         _register(pm, plugin, info)
     for name in [*(wanted or []), *disabled]:
-        if name not in matched:
+        if normalise(name) not in matched:
             warnings.warn(f"no installed plugin is called {name!r} (CONVERTER_LOAD_PLUGINS / "
                           f"CONVERTER_DISABLE_PLUGINS name entry points or distributions)", PluginWarning,
                           stacklevel=2)

@@ -20,6 +20,7 @@ uses built-in codecs only (``converter.detect``, ``converter.codecs``).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,10 +174,51 @@ class Codec:
     order: int = 50
     sniff_share: float = 1.0
     plugin: str = ""
+    distribution: str = ""
 
 
-_REQUIRED = {"name": str}
 _DUPLICATE_POLICIES = {"override", "error", "keep", "pairs"}
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\Z")
+
+# field -> what it must be: "name", "names" (a tuple of names), "strs" (a tuple of str), or types
+_FORMAT_FIELDS = {"name": "name", "description": (str,), "aliases": "names", "extensions": "strs",
+                  "kv": (bool,), "key_codec": (str, type(None)), "value_codec": (str, type(None)),
+                  "stream": (bool,), "duplicates": (str,), "unique_keys": (bool,), "priority": (int,),
+                  "writer_needs": "strs", "replaces": (bool,)}
+_CODEC_FIELDS = {"name": "name", "description": (str,), "order": (int,), "sniff_share": (int, float)}
+
+
+def _check_fields(item, plugin: str, fields: dict) -> None:
+    """Each declared field of the type it must be, or a PluginError naming the field and the plugin."""
+    kind = type(item).__name__.lower()
+    label = f'plugin "{plugin}": {kind} {item.name!r}' if isinstance(item.name, str) else f'plugin "{plugin}": a {kind}'
+    for attr, rule in fields.items():
+        value = getattr(item, attr)
+        if rule == "name":
+            if not isinstance(value, str) or not _NAME.match(value):
+                raise PluginError(f'plugin "{plugin}" registered a {kind} named {value!r}: a name is letters, '
+                                  f'digits and . _ + - (no spaces), starting with a letter or digit')
+        elif rule in ("names", "strs"):
+            if isinstance(value, str):
+                raise PluginError(f"{label} has {attr}={value!r}, a str; it must be a tuple of str: ({value!r},)")
+            if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
+                raise PluginError(f"{label} has {attr}={value!r}, not a tuple of str")
+            bad = [v for v in value if rule == "names" and not _NAME.match(v)]
+            if bad:
+                raise PluginError(f"{label} has {attr} {bad}: a name is letters, digits and . _ + - (no spaces)")
+        elif not isinstance(value, rule) or (bool not in rule and isinstance(value, bool)):
+            wanted = " or ".join("None" if t is type(None) else t.__name__ for t in rule)
+            raise PluginError(f"{label} has {attr}={value!r}, a {type(value).__name__}; it must be {wanted}")
+
+
+def _check_hook(item, hook: str, plugin: str) -> None:
+    """A Codec given to register_formats (or a Format to register_codecs) is named as such."""
+    wrong = {"register_formats": Codec, "register_codecs": Format}[hook] if hook in (
+        "register_formats", "register_codecs") else None
+    if wrong is not None and isinstance(item, wrong):
+        right = "register_codecs" if wrong is Codec else "register_formats"
+        raise PluginError(f'plugin "{plugin}" registered converter.{wrong.__name__} {getattr(item, "name", "")!r} '
+                          f'in {hook}; a {wrong.__name__} is registered in {right}')
 
 
 class Registry:
@@ -189,6 +231,7 @@ class Registry:
         self.formats: dict[str, Format] = {}
         self.codecs: dict[str, Codec] = {}
         self._names: dict[str, str] = {}  # name or alias (lower case) -> canonical name
+        self.replaced: dict[str, Format] = {}  # format name -> the built-in that a plugin's format replaced
         # name -> plugin_manager.PluginInfo
         self.plugins: dict = dict(plugins or getattr(pm, "converter_plugins", None) or {})
         for name, plugin in pm.list_name_plugin():
@@ -204,50 +247,95 @@ class Registry:
         order = sorted(impls, key=lambda n: (n not in BUILTIN_PLUGINS, n))
         for name in order:
             self._load(self.plugins[name], impls[name])
+        self._check_codec_names()
+        for info in self.plugins.values():
+            info.conflicts = []
+            for fmt in (self.formats[n] for n in info.formats if n in self.formats):
+                if info.builtin and not fmt.builtin:
+                    from .guard import who
+
+                    info.conflicts.append(f"format {fmt.name}: replaced by {who(fmt.plugin, fmt.distribution)}")
+                else:
+                    info.conflicts += self.conflicts(fmt)
 
     def _load(self, info, impls) -> None:
         """Call one plugin's hooks and add what it registered, all of it or (on a failure) none."""
+        from .guard import plugin_stdout
         from .plugin_manager import fail
 
         staged: list = []
         hook = "its registration"
         try:
             for hook, impl in impls:
-                impl.function(*[staged.append for _ in impl.argnames])
+                def register(item, hook=hook):
+                    staged.append((hook, item))
+                with plugin_stdout():
+                    impl.function(*[register for _ in impl.argnames])
             hook = "its registration"
             names, codecs = dict(self._names), dict(self.codecs)
-            formats = dict(self.formats)
+            formats, replaced = dict(self.formats), dict(self.replaced)
             try:
-                for item in staged:
+                for hook_of, item in staged:
+                    _check_hook(item, hook_of, info.name)
                     if isinstance(item, Codec):
                         self._add_codec(item, info.name, info.distribution)
                     else:
                         self._add_format(item, info.name, info.distribution)
             except BaseException:
-                self._names, self.codecs, self.formats = names, codecs, formats
+                self._names, self.codecs, self.formats, self.replaced = names, codecs, formats, replaced
                 raise
-        except Exception as exc:
-            if info.builtin:
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and the like, too: the plugin's failure
+            if info.builtin or isinstance(exc, KeyboardInterrupt):
                 raise
             what = str(exc) if isinstance(exc, PluginError) else f"failed in {hook}: {type(exc).__name__}: {exc}"
             fail(info, what)
             return
-        info.formats = [x.name for x in staged if isinstance(x, Format)]
-        info.conflicts = [c for x in staged if isinstance(x, Format) for c in self.conflicts(x)]
-        info.codecs = [x.name for x in staged if isinstance(x, Codec)]
+        items = [item for _, item in staged]
+        info.formats = [x.name for x in items if isinstance(x, Format)]
+        info.codecs = [x.name for x in items if isinstance(x, Codec)]
+
+    def _check_codec_names(self) -> None:
+        """After every plugin registered: a format's key_codec/value_codec must name a codec
+        (any plugin's); a plugin with one that does not is left out, as for any invalid field."""
+        from .plugin_manager import fail
+
+        for info in list(self.plugins.values()):
+            if info.builtin or info.status != "loaded" or not info.formats:
+                continue
+            for fmt in (self.formats[n] for n in info.formats if n in self.formats):
+                missing = [f"{attr}={getattr(fmt, attr)!r}" for attr in ("key_codec", "value_codec")
+                           if getattr(fmt, attr) is not None and getattr(fmt, attr) not in self.codecs]
+                if missing:
+                    self._drop(info)
+                    fail(info, f"format {fmt.name!r} has {', '.join(missing)}, which no plugin registered "
+                               f"(codecs: {sorted(self.codecs)})")
+                    break
+
+    def _drop(self, info) -> None:
+        """Take out what a plugin registered (putting back a built-in it replaced)."""
+        for name in info.formats:
+            fmt = self.formats.pop(name, None)
+            if fmt is None:
+                continue
+            for n in [fmt.name, *fmt.aliases]:
+                self._names.pop(n.lower(), None)
+            old = self.replaced.pop(name, None)
+            if old is not None:
+                self.formats[name] = old
+                for n in [old.name, *old.aliases]:
+                    self._names[n.lower()] = old.name
+        for name in info.codecs:
+            self.codecs.pop(name, None)
+        info.formats, info.codecs = [], []
 
     def _add_format(self, fmt, plugin, dist):
         if not isinstance(fmt, Format):
             raise PluginError(f'plugin "{plugin}" registered {fmt!r}, not a converter.Format')
-        if not fmt.name or not isinstance(fmt.name, str):
-            raise PluginError(f'plugin "{plugin}" registered a format without a name')
+        _check_fields(fmt, plugin, _FORMAT_FIELDS)
         if fmt.reader is None and fmt.writer is None:
             raise PluginError(f'plugin "{plugin}": format {fmt.name!r} has neither a reader nor a writer')
         if fmt.duplicates not in _DUPLICATE_POLICIES:
             raise PluginError(f'plugin "{plugin}": format {fmt.name!r} has duplicates={fmt.duplicates!r}')
-        if not isinstance(fmt.writer_needs, tuple) or not all(isinstance(m, str) and m for m in fmt.writer_needs):
-            raise PluginError(f'plugin "{plugin}": format {fmt.name!r} has writer_needs={fmt.writer_needs!r}, '
-                              f'not a tuple of module names')
         bad_ext = [e for e in fmt.extensions if not e.startswith(".")]
         if bad_ext:
             raise PluginError(f'plugin "{plugin}": format {fmt.name!r} extensions must start with ".": {bad_ext}')
@@ -272,8 +360,14 @@ class Registry:
                 f'plugin "{plugin}" registers format name {n!r}, already registered by plugin '
                 f'"{self.formats[owner].plugin}" (set replaces=True on a format of the same name to replace it)'
             )
+        if not fmt.builtin:
+            from .guard import guard_format
+
+            guard_format(fmt)  # every call of the plugin's code is guarded there, nowhere else
         if fmt.replaces and fmt.name in self.formats:
             old = self.formats[fmt.name]
+            if old.builtin:
+                self.replaced[fmt.name] = old
             for n in [old.name, *old.aliases]:
                 self._names.pop(n.lower(), None)
         self.formats[fmt.name] = fmt
@@ -283,25 +377,41 @@ class Registry:
     def _add_codec(self, codec, plugin, dist):
         if not isinstance(codec, Codec):
             raise PluginError(f'plugin "{plugin}" registered {codec!r}, not a converter.Codec')
+        _check_fields(codec, plugin, _CODEC_FIELDS)
+        if not 0 < codec.sniff_share <= 1:
+            raise PluginError(f'plugin "{plugin}": codec {codec.name!r} has sniff_share={codec.sniff_share!r}, '
+                              f'not a share in (0, 1]')
+        for attr in ("decode", "encode", "sniff", "accepts"):
+            value = getattr(codec, attr)
+            if (value is not None or attr in ("decode", "encode")) and not callable(value):
+                raise PluginError(f'plugin "{plugin}": codec {codec.name!r} {attr} is {value!r}, not a function')
         if codec.name in self.codecs:
             raise PluginError(
                 f'plugin "{plugin}" registers codec {codec.name!r}, already registered by plugin '
                 f'"{self.codecs[codec.name].plugin}"'
             )
-        codec.plugin = plugin
+        codec.plugin, codec.distribution = plugin, dist
+        if plugin not in BUILTIN_PLUGINS:
+            from .guard import guard_codec
+
+            guard_codec(codec, dist)
         self.codecs[codec.name] = codec
 
     def conflicts(self, fmt: Format) -> list[str]:
         """What a plugin format claims that a built-in keeps (an extension; see detect.py for
-        content, where a built-in's match always ranks first): shown by ``convert plugins``."""
-        if fmt.builtin or fmt.replaces:
+        content, where a built-in's match always ranks first), or the built-in it replaces:
+        shown by ``convert plugins``."""
+        if fmt.builtin:
             return []
+        if fmt.replaces:
+            return [f"format {fmt.name}: replaces the built-in"] if fmt.name in self.replaced else []
         out = []
         for ext in fmt.extensions:
             owner = next((b for b in self if b.builtin and ext.lower() in (e.lower() for e in b.extensions)), None)
             if owner is not None:
                 out.append(f"extension {ext}: the built-in {owner.name} keeps it")
         return out
+
 
     def format(self, name: str) -> Format:
         canonical = self._names.get(name.lower())

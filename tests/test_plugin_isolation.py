@@ -80,6 +80,85 @@ PLUGINS = {
         def register_formats(register):
             register(Format(name="lazywriter", extensions=(".lazy",), writer=write))
     """, "lazywriter"),
+    # the plugins below misbehave in every way the guard (converter/guard.py) must contain
+    "conv-exits": ("""
+        from converter import hookimpl
+        @hookimpl
+        def register_formats(register):
+            raise SystemExit(5)
+    """, "exits"),
+    "conv-loud": ("""
+        print("loud prints at import")
+        from converter import Format, hookimpl
+        def printer(path, options):
+            print("the reader prints")
+            yield ("a", 1)
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="printer", extensions=(".printer",), reader=printer, stream=True))
+    """, "loud"),
+    "conv-zoo": ("""
+        from converter import Codec, Format, hookimpl
+        def ok(path, options):
+            yield ("a", 1)
+            yield ("b", 2)
+        def genexit(path, options):
+            yield ("a", 1)
+            raise GeneratorExit
+        def listpair(path, options):
+            yield ["a", 1]
+        def partial(path, records, options):
+            next(iter(records))
+            open(path, "w").write("one")
+        def wraise(path, records, options):
+            for r in records:
+                pass
+            raise ValueError("writer blew up")
+        def wexit(path, records, options):
+            raise SystemExit(4)
+        def sniff(head, path):
+            if head.startswith(b"BOOM"):
+                raise ValueError("sniff exploded")
+        def draise(path, options):
+            raise RuntimeError("describe blew up")
+        def decode(data, options, what):
+            raise KeyError("decode boom")
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="genexit", extensions=(".genexit",), reader=genexit))
+            register(Format(name="listpair", extensions=(".listpair",), reader=listpair))
+            register(Format(name="partial", extensions=(".partial",), writer=partial))
+            register(Format(name="wraise", extensions=(".wraise",), writer=wraise))
+            register(Format(name="wexit", extensions=(".wexit",), writer=wexit))
+            register(Format(name="boom", extensions=(".boom",), reader=ok, sniff=sniff))
+            register(Format(name="draise", extensions=(".draise",), reader=ok, describe=draise))
+            register(Format(name="dlist", extensions=(".dlist",), reader=ok, describe=lambda p, o: ["x"]))
+        @hookimpl
+        def register_codecs(register):
+            register(Codec("strcodec", decode=lambda d, o, w: d, encode=lambda v, o: "a str"))
+            register(Codec("nonecodec", decode=lambda d, o, w: d, encode=lambda v, o: None))
+            register(Codec("keyerr", decode=decode, encode=lambda v, o: b"x"))
+    """, "zoo"),
+    "conv-apistr": ("""
+        from converter import Format, hookimpl
+        CONVERTER_PLUGIN_API = "1"
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="apistr", reader=lambda p, o: iter(())))
+    """, "apistr"),
+    "conv-nocodec": ("""
+        from converter import Format, hookimpl
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="nocodec", kv=True, value_codec="nosuchcodec", reader=lambda p, o: iter(())))
+    """, "nocodec"),
+    "conv-replaces": ("""
+        from converter import Format, hookimpl
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="gdbm-dump", replaces=True, reader=lambda p, o: iter([("r", 1)]),
+                            sniff=lambda head, path: "REPL magic" if head.startswith(b"REPL") else None))
+    """, "replaces"),
 }
 
 
@@ -114,7 +193,10 @@ def test_every_broken_plugin_is_one_warning_and_builtins_still_convert(site, tmp
                        ("conv-raises", "failed in register_formats: RuntimeError: boom"),
                        ("conv-misspelled", "no such hook"), ("conv-badarg", "cannot be registered"),
                        ("conv-clash", "already registered by plugin"),
-                       ("conv-future", "needs plugin API 99, and this converter-toolkit provides 1")]:
+                       ("conv-future", "needs plugin API 99, and this converter-toolkit provides 1"),
+                       ("conv-exits", "failed in register_formats: SystemExit: 5"),
+                       ("conv-apistr", "declares CONVERTER_PLUGIN_API = '1', a str; it must be an int"),
+                       ("conv-nocodec", "format 'nocodec' has value_codec='nosuchcodec', which no plugin registered")]:
         mine = [w for w in warnings if f"({dist} 2.5)" in w]
         assert len(mine) == 1 and what in mine[0] and f"CONVERTER_DISABLE_PLUGINS={dist}" in mine[0], warnings
     assert "Traceback" not in r.stderr
@@ -137,7 +219,7 @@ def test_a_reader_that_breaks_the_record_contract_is_refused_naming_the_plugin(s
     (tmp_path / "x.bad").write_text("whatever")
     r = cli(site, "x.bad", "x.jsonl", "--from", "badreader", cwd=tmp_path)
     assert r.returncode == 1, r.stderr
-    err = [l for l in r.stderr.splitlines() if not l.startswith("convert: warning:")]
+    err = [l for l in r.stderr.splitlines() if not l.startswith("convert: warning:") and "prints at import" not in l]
     assert len(err) == 1 and "badreader" in err[0] and "conv-badreader" in err[0] and "(key, value) pair" in err[0]
     assert not (tmp_path / "x.jsonl").exists()
 
@@ -175,6 +257,7 @@ def test_a_writer_that_returns_before_taking_every_record_is_an_error(site, tmp_
     r = cli(site, "x.pkl", "x.lazy", cwd=tmp_path)
     assert r.returncode == 1, r.stderr
     assert "lazywriter writer of plugin 'lazywriter' (conv-lazywriter)" in r.stderr and "nothing was written" in r.stderr
+    assert "(1 taken)" in r.stderr  # records counted exactly, not by the batch of 1,000
     assert not (tmp_path / "x.lazy").exists()
 
 
@@ -191,3 +274,125 @@ def test_every_conflict_with_a_built_in_is_visible_in_plugins_and_identify(site,
     (tmp_path / "x.pkl").write_bytes(pickle.dumps({"a": 1}))
     out = cli(site, "identify", "x.pkl", cwd=tmp_path).stdout
     assert "also matches: claimall (mine, all mine); plugin 'hijack' loses to the built-in pickle" in out
+
+
+def _errors(r):
+    return [l for l in r.stderr.splitlines() if not l.startswith("convert: warning:")]
+
+
+def test_a_plugin_cannot_exit_the_process_or_print_a_traceback(site, tmp_path):
+    r = cli(site, "plugins", cwd=tmp_path, CONVERTER_LOAD_PLUGINS="conv-exits")
+    assert r.returncode == 0 and "exits  [conv-exits 2.5]  failed" in r.stdout, (r.returncode, r.stderr)
+    (tmp_path / "in.genexit").write_text("")
+    (tmp_path / "two.json").write_text('{"a": 1, "b": 2}')
+    zoo = {"CONVERTER_LOAD_PLUGINS": "conv-zoo"}
+    for args, line in [
+        (("in.genexit", "o.json"), "in.genexit: the genexit reader of plugin 'zoo' (conv-zoo) failed: GeneratorExit"),
+        (("two.json", "o.wexit"), "o.wexit: the wexit writer of plugin 'zoo' (conv-zoo) failed: SystemExit: 4"),
+        (("two.json", "o.wraise"), "o.wraise: the wraise writer of plugin 'zoo' (conv-zoo) failed: ValueError: writer blew up"),
+        (("two.json", "o.wraise", "--dry-run"), "o.wraise: the wraise writer of plugin 'zoo' (conv-zoo) failed: ValueError"),
+        (("two.json", "o.partial"), "o.partial: the partial writer of plugin 'zoo' (conv-zoo) returned before taking every "
+                                    "record (1 taken); nothing was written"),
+    ]:
+        r = cli(site, *args, cwd=tmp_path, **zoo)
+        [error] = r.stderr.splitlines()
+        assert r.returncode == 1 and error.startswith(f"convert: error: {line}"), (args, r.stderr)
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith("o.")], args  # nothing written
+
+
+def test_the_python_api_raises_plugin_error_naming_the_plugin(site, tmp_path):
+    code = ("import converter, sys\n"
+            "from converter.errors import PluginError\n"
+            "try:\n    converter.convert('two.json', 'o.wraise')\n"
+            "except PluginError as exc:\n    print('PluginError:', exc)\n")
+    (tmp_path / "two.json").write_text('{"a": 1}')
+    e = {**os.environ, "PYTHONPATH": str(site), "CONVERTER_LOAD_PLUGINS": "conv-zoo"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, cwd=tmp_path, timeout=60)
+    assert "PluginError: o.wraise: the wraise writer of plugin 'zoo' (conv-zoo) failed: ValueError" in r.stdout, r.stderr
+
+
+def test_codec_output_must_be_bytes_and_a_failing_decode_names_the_codec(site, tmp_path):
+    (tmp_path / "two.json").write_text('{"a": 1, "b": 2}')
+    zoo = {"CONVERTER_LOAD_PLUGINS": "conv-zoo"}
+    for codec, got in (("strcodec", "str"), ("nonecodec", "NoneType")):
+        r = cli(site, "two.json", f"o-{codec}", "--to", "dbm.dumb", "--value-codec", codec, "-q", cwd=tmp_path, **zoo)
+        assert r.returncode == 1 and _errors(r) == [
+            f"convert: error: o-{codec}: record 'a': codec {codec!r} of plugin 'zoo' (conv-zoo) encoded a value "
+            f"of type int as {got}, not bytes"], r.stderr
+        assert not list(tmp_path.glob(f"o-{codec}*"))
+    assert cli(site, "two.json", "db", "--to", "dbm.dumb", "-q", cwd=tmp_path).returncode == 0
+    r = cli(site, "db", "o.json", "--value-codec", "keyerr", "-q", cwd=tmp_path, **zoo)
+    assert r.returncode == 1 and _errors(r) == [
+        "convert: error: record 'a' of db: codec 'keyerr' of plugin 'zoo' (conv-zoo) failed to decode: "
+        "KeyError: 'decode boom'"], r.stderr
+
+
+def test_a_sniff_never_claims_a_missing_or_empty_file(site, tmp_path):
+    hijack = {"CONVERTER_LOAD_PLUGINS": "conv-hijack"}  # its claimall sniff says yes to anything
+    r = cli(site, "missing.json", "x1.json", cwd=tmp_path, **hijack)
+    [error] = _errors(r)
+    assert r.returncode == 1 and error.startswith("convert: error: missing.json: no such file"), r.stderr
+    (tmp_path / "empty.json").write_bytes(b"")
+    r = cli(site, "empty.json", "x.json", cwd=tmp_path, **hijack)
+    assert r.returncode == 1 and "not json" in r.stderr and "empty file" in r.stderr
+    assert not (tmp_path / "x1.json").exists() and not (tmp_path / "x.json").exists()
+
+
+def test_a_failing_sniff_or_describe_is_one_warning_and_the_rest_goes_on(site, tmp_path):
+    zoo = {"CONVERTER_LOAD_PLUGINS": "conv-zoo"}
+    (tmp_path / "a.boom").write_text("BOOM")
+    (tmp_path / "b.boom").write_text("BOOM")
+    r = cli(site, "identify", "a.boom", "b.boom", cwd=tmp_path, **zoo)
+    assert r.returncode == 0 and r.stdout.splitlines() == ["a.boom: boom (extension .boom)", "b.boom: boom (extension .boom)"]
+    assert r.stderr.splitlines() == ["convert: warning: the boom sniff of plugin 'zoo' (conv-zoo) failed: ValueError: "
+                                     "sniff exploded; it is ignored (CONVERTER_DISABLE_PLUGINS=conv-zoo turns the plugin off)"]
+    for name, why in (("a.draise", "failed: RuntimeError: describe blew up"), ("a.dlist", "returned list, not a dict")):
+        (tmp_path / name).write_text("x")
+        r = cli(site, "identify", name, cwd=tmp_path, **zoo)
+        fmt = name[2:]
+        assert r.returncode == 0 and r.stdout == f"{name}: {fmt} (extension .{fmt})\n", r.stderr
+        assert r.stderr.splitlines() == [f"convert: warning: the {fmt} describe of plugin 'zoo' (conv-zoo) {why}; "
+                                         f"it is ignored (CONVERTER_DISABLE_PLUGINS=conv-zoo turns the plugin off)"]
+
+
+def test_a_reader_record_must_be_a_tuple(site, tmp_path):
+    (tmp_path / "x.listpair").write_text("")
+    r = cli(site, "x.listpair", "x.json", cwd=tmp_path, CONVERTER_LOAD_PLUGINS="conv-zoo")
+    assert r.returncode == 1 and "yielded list \"['a', 1]\", not a (key, value) pair (a 2-tuple)" in r.stderr
+
+
+def test_plugin_prints_never_reach_the_data_on_stdout(site, tmp_path):
+    (tmp_path / "x.printer").write_text("")
+    r = cli(site, "x.printer", "-", "--to", "json", cwd=tmp_path, CONVERTER_LOAD_PLUGINS="conv-loud")
+    assert r.returncode == 0 and json.loads(r.stdout) == {"a": 1}, r.stdout
+    assert "loud prints at import" in r.stderr and "the reader prints" in r.stderr
+
+
+def test_a_replaced_built_in_is_visible_in_plugins_and_identify(site, tmp_path):
+    rows = {r["name"]: r for r in json.loads(cli(site, "plugins", "--json", cwd=tmp_path).stdout)}
+    assert rows["converter.plugins.gdbm"]["conflicts"] == ["format gdbm-dump: replaced by plugin 'replaces' (conv-replaces)"]
+    assert rows["replaces"]["conflicts"] == ["format gdbm-dump: replaces the built-in"]
+    (tmp_path / "x.dat").write_text("REPL")
+    out = cli(site, "identify", "x.dat", cwd=tmp_path, CONVERTER_LOAD_PLUGINS="conv-replaces").stdout
+    assert out.startswith("x.dat: gdbm-dump (REPL magic; the format of plugin 'replaces' (conv-replaces), "
+                          "replacing the built-in gdbm-dump)"), out
+
+
+def test_names_match_as_pip_normalises_them_and_strict_says_it_is_strict(site, tmp_path):
+    r = cli(site, "plugins", "--json", cwd=tmp_path, CONVERTER_LOAD_PLUGINS="Conv_Hijack,conv.codec",
+            CONVERTER_DISABLE_PLUGINS="CONV-CODEC")
+    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    assert rows["hijack"]["status"] == "loaded" and rows["codec"]["status"] == "disabled"
+    assert r.stderr == ""  # both names are installed plugins: no "no installed plugin is called"
+    r = cli(site, "plugins", cwd=tmp_path, CONVERTER_LOAD_PLUGINS="conv-raises", CONVERTER_PLUGINS_STRICT="1")
+    assert r.returncode == 1 and "left out" not in r.stderr and "an error because CONVERTER_PLUGINS_STRICT is set" in r.stderr
+
+
+def test_migrate_in_workers_warns_once_per_plugin(site, tmp_path):
+    (tmp_path / "tree").mkdir()
+    for i in range(2):
+        (tmp_path / "tree" / f"s{i}.json").write_text('{"a": 1}')
+    r = cli(site, "migrate", "tree", "out", "-j", "2", "-q", cwd=tmp_path, CONVERTER_LOAD_PLUGINS="conv-raises")
+    assert r.returncode == 0, r.stderr
+    assert [l for l in r.stderr.splitlines() if "conv-raises" in l] and len(
+        [l for l in r.stderr.splitlines() if "conv-raises" in l]) == 1, r.stderr

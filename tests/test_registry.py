@@ -76,11 +76,17 @@ def test_replaces_takes_over_a_builtin(tmp_path):
             register(Format(name="json", reader=_read_upper, writer=_write_upper, replaces=True))
 
     reg = registry_with(Better())
-    assert reg.format("json").reader is _read_upper
+    assert reg.format("json").reader.__wrapped__ is _read_upper  # behind the guard (converter/guard.py)
+    [shown] = reg.plugins["converter.plugins.json"].conflicts  # convert plugins says the built-in is replaced
+    assert shown.startswith("format json: replaced by plugin ")
 
 
 @pytest.mark.parametrize("fmt, message", [
-    (Format(name=""), "without a name"),
+    (Format(name=""), "a format named ''"),
+    (Format(name="has space", reader=_read_upper), "no spaces"),
+    (Format(name="x", reader=_read_upper, aliases="abc"), r"aliases='abc', a str; it must be a tuple of str"),
+    (Format(name="x", reader=_read_upper, priority="high"), "priority='high', a str; it must be int"),
+    (Format(name="x", reader=_read_upper, kv="no"), "kv='no', a str; it must be bool"),
     (Format(name="x"), "neither a reader nor a writer"),
     (Format(name="x", reader=_read_upper, extensions=("txt",)), 'must start with "."'),
     ({"name": "x"}, "not a converter.Format"),

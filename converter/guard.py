@@ -1,0 +1,234 @@
+"""Plugin code runs behind these guards, designed once.
+
+``Registry`` wraps every callable of a third-party ``Format`` or ``Codec`` here when it
+registers it, so no call site needs its own ``try``. What a plugin raises is, by role:
+
+- sniff, describe: a ``PluginWarning`` naming the plugin, once per process; detection and
+  ``identify`` go on as if the plugin had no opinion (``None``, no details).
+- reader, writer, files, a codec's decode/encode: a ``PluginError`` (one line, exit status 1)
+  naming the format or codec, the plugin and its distribution.
+
+Any ``BaseException`` counts (``SystemExit``, ``GeneratorExit`` too): a plugin cannot end the
+process or choose its exit status. Two things pass unchanged: ``KeyboardInterrupt`` (Ctrl-C
+still means stop) and ``ConverterError`` (the errors a plugin is asked to raise, e.g.
+``FormatError``). Results are held to the contract where they leave the plugin: a reader's
+records are (key, value) tuples, a sniff's answer a str or None, describe's a dict, a codec's
+encoding bytes.
+
+``plugin_stdout()``: Python-level stdout points at stderr while plugin modules import and
+register, so a stray ``print`` cannot land in data written to stdout (``pipeline`` does the
+same for a whole conversion to ``-``, see ``fileio.data_stdout``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import sys
+import warnings
+
+from .errors import ConverterError, PluginError
+
+_warned: set = set()  # (plugin, format, role): each warned about once per process
+
+# a writer's OSError that the system caused is worded by the CLI's policy (the disk is full...)
+_SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def who(plugin: str, distribution: str = "") -> str:
+    return f"plugin {plugin!r}" + (f" ({distribution})" if distribution else "")
+
+
+def _what(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _passes(exc: BaseException) -> bool:
+    return isinstance(exc, (KeyboardInterrupt, ConverterError))
+
+
+@contextlib.contextmanager
+def plugin_stdout():
+    """Python-level stdout is stderr inside: a plugin's print() must not reach the data."""
+    saved, sys.stdout = sys.stdout, sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = saved
+
+
+def warn_once(plugin: str, distribution: str, name: str, role: str, problem: str) -> None:
+    from .plugin_manager import PluginWarning
+
+    key = (plugin, name, role)
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(f"the {name} {role} of {who(plugin, distribution)} {problem}; it is ignored "
+                  f"(CONVERTER_DISABLE_PLUGINS={distribution or plugin} turns the plugin off)",
+                  PluginWarning, stacklevel=3)
+
+
+def guard_format(fmt) -> None:
+    """Wrap each callable of a plugin's ``fmt`` in place."""
+    for role, wrap in (("sniff", _sniff), ("reader", _reader), ("writer", _writer), ("files", _files),
+                       ("describe", _describe)):
+        fn = getattr(fmt, role)
+        if fn is not None:
+            guarded = wrap(fmt, fn)
+            guarded.__wrapped__ = fn  # the plugin's own function, for hosts and tests
+            setattr(fmt, role, guarded)
+
+
+def guard_codec(codec, distribution: str = "") -> None:
+    codec.decode = _decode(codec, codec.decode, distribution)
+    codec.encode = _encode(codec, codec.encode, distribution)
+
+
+def _sniff(fmt, fn):
+    def sniff(head, path):
+        try:
+            reason = fn(head, path)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a plugin's sniff must not stop detection
+            warn_once(fmt.plugin, fmt.distribution, fmt.name, "sniff", f"failed: {_what(exc)}")
+            return None
+        if reason is not None and not isinstance(reason, str):
+            warn_once(fmt.plugin, fmt.distribution, fmt.name, "sniff",
+                      f"returned {type(reason).__name__} {reason!r:.40}, not a str (a reason) or None")
+            return None
+        return reason
+    return sniff
+
+
+def _describe(fmt, fn):
+    def describe(path, options):
+        try:
+            details = fn(path, options)
+        except ConverterError:
+            raise  # a damaged file, said by the plugin: identify reports it for this path
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            warn_once(fmt.plugin, fmt.distribution, fmt.name, "describe", f"failed: {_what(exc)}")
+            return {}
+        if not isinstance(details, dict):
+            warn_once(fmt.plugin, fmt.distribution, fmt.name, "describe",
+                      f"returned {type(details).__name__}, not a dict")
+            return {}
+        return details
+    return describe
+
+
+def _failed(fmt, role, path, exc) -> PluginError:
+    return PluginError(f"{path}: the {fmt.name} {role} of {who(fmt.plugin, fmt.distribution)} failed: {_what(exc)}")
+
+
+def _files(fmt, fn):
+    def files(path):
+        try:
+            return list(fn(path))
+        except BaseException as exc:  # noqa: BLE001
+            if _passes(exc):
+                raise
+            raise _failed(fmt, "files()", path, exc) from exc
+    return files
+
+
+def _reader(fmt, fn):
+    def reader(path, options):
+        """The plugin's records, each checked to be a (key, value) tuple."""
+        try:
+            it = iter(fn(path, options))
+        except BaseException as exc:  # noqa: BLE001
+            if _passes(exc):
+                raise
+            raise _failed(fmt, "reader", path, exc) from exc
+        try:
+            while True:
+                try:
+                    record = next(it)
+                except StopIteration:
+                    return
+                except BaseException as exc:  # noqa: BLE001 - raised by the plugin's code
+                    if _passes(exc):
+                        raise
+                    raise _failed(fmt, "reader", path, exc) from exc
+                if not (isinstance(record, tuple) and len(record) == 2):
+                    raise PluginError(f"{path}: the {fmt.name} reader of {who(fmt.plugin, fmt.distribution)} yielded "
+                                      f"{type(record).__name__} {str(record)[:60]!r}, not a (key, value) pair (a 2-tuple)")
+                yield record if type(record) is tuple else tuple(record)
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+    return reader
+
+
+class _Feed:
+    """The records given to a plugin's writer; remembers an exception raised upstream of it (the
+    reader, a codec, a repeated key), which is not the writer's failure."""
+
+    __slots__ = ("_it", "raised")
+
+    def __init__(self, records):
+        self._it, self.raised = iter(records), None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self._it)
+        except StopIteration:
+            raise
+        except BaseException as exc:
+            self.raised = exc
+            raise
+
+
+def _writer(fmt, fn):
+    def writer(path, records, options):
+        feed = _Feed(records)
+        try:
+            return fn(path, feed, options)
+        except BaseException as exc:  # noqa: BLE001
+            if exc is feed.raised or _passes(exc):
+                raise
+            if isinstance(exc, OSError) and exc.errno in _SYSTEM_ERRNOS:
+                raise
+            raise _failed(fmt, "writer", path, exc) from exc
+    return writer
+
+
+def _codec_failed(codec, distribution, role, exc) -> PluginError:
+    return PluginError(f"codec {codec.name!r} of {who(codec.plugin, distribution)} failed to {role}: {_what(exc)}")
+
+
+def _decode(codec, fn, distribution):
+    def decode(data, options, what):
+        try:
+            return fn(data, options, what)
+        except BaseException as exc:  # noqa: BLE001
+            if _passes(exc):
+                raise
+            raise PluginError(f"{what}: {_codec_failed(codec, distribution, 'decode', exc)}") from exc
+    return decode
+
+
+def _encode(codec, fn, distribution):
+    def encode(value, options):
+        try:
+            data = fn(value, options)
+        except BaseException as exc:  # noqa: BLE001
+            if _passes(exc):
+                raise
+            raise _codec_failed(codec, distribution, f"encode a value of type {type(value).__name__}", exc) from exc
+        if type(data) is not bytes:
+            raise PluginError(f"codec {codec.name!r} of {who(codec.plugin, distribution)} encoded a value of type "
+                              f"{type(value).__name__} as {type(data).__name__}, not bytes")
+        return data
+    return encode
