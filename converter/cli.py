@@ -276,6 +276,23 @@ def _root(
     """Convert data between Python's persistence formats."""
 
 
+def _complete_formats(incomplete: str) -> list[str]:
+    """Shell completion of --from/--to/--format-a/-b: the live registry's names."""
+    from .registry import get_registry
+
+    return [f.name for f in get_registry() if f.name.startswith(incomplete)]
+
+
+def _complete_codecs(incomplete: str) -> list[str]:
+    from .registry import get_registry
+
+    return [c for c in sorted(get_registry().codecs) if c.startswith(incomplete)]
+
+
+def _completer(*choices: str):
+    return lambda incomplete: [c for c in choices if c.startswith(incomplete)]
+
+
 def _budget_option(text):
     """--budget name=value,... on top of CONVERTER_BUDGET; None when not given."""
     if text is None:
@@ -292,20 +309,20 @@ def _budget_option(text):
 def convert_cmd(
     src: Annotated[Path, typer.Argument(metavar="IN", readable=False, help="input file (or - for stdin)", show_default=False)],
     dst: Annotated[Path, typer.Argument(metavar="OUT", readable=False, help="output file (or - for stdout)", show_default=False)],
-    from_: Annotated[Optional[str], typer.Option("--from", metavar="FORMAT", help=f"input format: {_FORMATS}")] = None,
-    to: Annotated[Optional[str], typer.Option("--to", metavar="FORMAT", help="output format (the same names)")] = None,
+    from_: Annotated[Optional[str], typer.Option("--from", metavar="FORMAT", autocompletion=_complete_formats, help=f"input format: {_FORMATS}")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", metavar="FORMAT", autocompletion=_complete_formats, help="output format (the same names)")] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="replace an existing output")] = False,
-    key_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help=f"codec of a dbm store's keys: {_CODECS}")] = None,
-    value_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help="codec of a dbm store's values (the same names)")] = None,
+    key_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", autocompletion=_complete_codecs, help=f"codec of a dbm store's keys: {_CODECS}")] = None,
+    value_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", autocompletion=_complete_codecs, help="codec of a dbm store's values (the same names)")] = None,
     pickle_protocol: Annotated[int, typer.Option(metavar="N", help="protocol of pickles written, 0-5 (0-2 for Python 2 readers)")] = 4,
-    json_style: Annotated[str, typer.Option(metavar="STYLE", help="tagged (lossless) or plain (ordinary JSON; changes are reported)")] = "tagged",
+    json_style: Annotated[str, typer.Option(metavar="STYLE", autocompletion=_completer("tagged", "plain"), help="tagged (lossless) or plain (ordinary JSON; changes are reported)")] = "tagged",
     allow: Annotated[Optional[list[str]], typer.Option(metavar="MODULE.NAME", help="allow one more global in pickles (repeatable)")] = None,
     trust: Annotated[bool, typer.Option("--trust", help="unpickle with the full unpickler: RUNS CODE from the input")] = False,
-    py2_strings: Annotated[str, typer.Option(metavar="MODE", help="Python 2 byte strings: utf8 (to str, error if not UTF-8), latin1, bytes")] = "utf8",
+    py2_strings: Annotated[str, typer.Option(metavar="MODE", autocompletion=_completer("utf8", "latin1", "bytes"), help="Python 2 byte strings: utf8 (to str, error if not UTF-8), latin1, bytes")] = "utf8",
     table: Annotated[Optional[str], typer.Option(metavar="NAME", help="SQLite table to read or write")] = None,
-    layout: Annotated[str, typer.Option(metavar="LAYOUT", help="SQLite output: auto, table (a column per field) or kv")] = "auto",
+    layout: Annotated[str, typer.Option(metavar="LAYOUT", autocompletion=_completer("auto", "table", "kv"), help="SQLite output: auto, table (a column per field) or kv")] = "auto",
     pk: Annotated[Optional[str], typer.Option(metavar="FIELD", help="SQLite output: the field that is the primary key (default: a column `key` holding the record key)", show_default=False)] = None,
-    dbm: Annotated[Optional[str], typer.Option(metavar="FORMAT", help="dbm flavour of a shelve output: dbm.dumb, dbm.sqlite3, dbm.gnu, dbm.ndbm (default: what shelve.open makes here)")] = None,
+    dbm: Annotated[Optional[str], typer.Option(metavar="FORMAT", autocompletion=_complete_formats, help="dbm flavour of a shelve output: dbm.dumb, dbm.sqlite3, dbm.gnu, dbm.ndbm (default: what shelve.open makes here)")] = None,
     database: Annotated[Optional[str], typer.Option(metavar="NAME", help="Berkeley DB subdatabase to read")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="read everything, report what the output would refuse or change; write nothing")] = False,
     verify: Annotated[bool, typer.Option("--verify", help="re-read the output and compare every record with the input")] = False,
@@ -351,8 +368,9 @@ def convert_cmd(
         summary = (f"{result.records:,} record(s): {src} ({result.source_format}) -> {dst} ({result.sink_format}) "
                    f"in {seconds:.2f}s ({rate:,.0f} records/s)")
         if result.overridden:
-            summary += f"; {result.overridden} key(s) overridden"
-        err.print(summary, markup=False)
+            summary += (f"; {result.overridden} key(s) repeated, every record kept" if result.kept_every_record
+                        else f"; {result.overridden} key(s) overridden")
+        err.print(_clean(summary), markup=False)
 
 
 def _verify_after(src, dst, result, options, quiet, debug):
@@ -411,13 +429,13 @@ def _verify_progress(quiet: bool, total):
 def verify_cmd(
     a: Annotated[Path, typer.Argument(metavar="A", readable=False, show_default=False)],
     b: Annotated[Path, typer.Argument(metavar="B", readable=False, show_default=False)],
-    format_a: Annotated[Optional[str], typer.Option("--format-a", metavar="FORMAT", help=f"format of A (default: detected): {_FORMATS}")] = None,
-    format_b: Annotated[Optional[str], typer.Option("--format-b", metavar="FORMAT", help="format of B (default: detected)")] = None,
-    key_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help=f"codec of dbm keys on both sides: {_CODECS}")] = None,
-    value_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help="codec of dbm values on both sides")] = None,
+    format_a: Annotated[Optional[str], typer.Option("--format-a", metavar="FORMAT", autocompletion=_complete_formats, help=f"format of A (default: detected): {_FORMATS}")] = None,
+    format_b: Annotated[Optional[str], typer.Option("--format-b", metavar="FORMAT", autocompletion=_complete_formats, help="format of B (default: detected)")] = None,
+    key_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", autocompletion=_complete_codecs, help=f"codec of dbm keys on both sides: {_CODECS}")] = None,
+    value_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", autocompletion=_complete_codecs, help="codec of dbm values on both sides")] = None,
     allow: Annotated[Optional[list[str]], typer.Option(metavar="MODULE.NAME", help="allow one more global in pickles (repeatable)")] = None,
     trust: Annotated[bool, typer.Option("--trust", help="unpickle with the full unpickler: RUNS CODE")] = False,
-    py2_strings: Annotated[str, typer.Option(metavar="MODE", help="Python 2 byte strings: utf8, latin1, bytes")] = "utf8",
+    py2_strings: Annotated[str, typer.Option(metavar="MODE", autocompletion=_completer("utf8", "latin1", "bytes"), help="Python 2 byte strings: utf8, latin1, bytes")] = "utf8",
     table: Annotated[Optional[str], typer.Option(metavar="NAME", help="SQLite table to read")] = None,
     database: Annotated[Optional[str], typer.Option(metavar="NAME", help="Berkeley DB subdatabase to read")] = None,
     limit: Annotated[int, typer.Option(metavar="N", help="how many differences to show")] = 10,
@@ -559,16 +577,16 @@ def plugins_cmd(
 def migrate_cmd(
     src: Annotated[Path, typer.Argument(metavar="SRC_DIR", readable=False, show_default=False)],
     dest: Annotated[Path, typer.Argument(metavar="DEST_DIR", readable=False, show_default=False)],
-    to: Annotated[str, typer.Option("--to", metavar="FORMAT", help="output format")] = "sqlite",
+    to: Annotated[str, typer.Option("--to", metavar="FORMAT", autocompletion=_complete_formats, help="output format")] = "sqlite",
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="N", help="worker processes (default: the number of cores; 1: in this process)")] = None,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="do not re-read and compare each output")] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="redo every store, replacing existing outputs")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan; write nothing")] = False,
     checksum: Annotated[bool, typer.Option("--checksum", help="fingerprint sources by sha256 too, not only size and mtime")] = False,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786); workers must see the same paths")] = None,
-    key_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help=f"codec of dbm keys: {_CODECS}")] = None,
-    value_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", help="codec of dbm values")] = None,
-    py2_strings: Annotated[str, typer.Option(metavar="MODE", help="Python 2 byte strings: utf8, latin1, bytes")] = "utf8",
+    key_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", autocompletion=_complete_codecs, help=f"codec of dbm keys: {_CODECS}")] = None,
+    value_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", autocompletion=_complete_codecs, help="codec of dbm values")] = None,
+    py2_strings: Annotated[str, typer.Option(metavar="MODE", autocompletion=_completer("utf8", "latin1", "bytes"), help="Python 2 byte strings: utf8, latin1, bytes")] = "utf8",
     budget: Annotated[Optional[str], typer.Option(metavar="LIMITS", help="raise resource limits for trusted inputs (see README)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display or summary table")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,

@@ -31,7 +31,8 @@ class Result:
     source_format: str
     sink_format: str
     seconds: float
-    overridden: int = 0
+    overridden: int = 0  # keys that occurred more than once
+    kept_every_record: bool = False  # ... and the output kept them all (JSON's $records pairs)
     outputs: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -412,7 +413,8 @@ def _convert(src, dst, from_, to, options, registry, on_progress, dry_run) -> Re
         raise _named_only(exc, src_path, source, source_reason, produced) from exc
     if dry_run:
         outputs = []
-    if counter.overridden and options.keep_pairs and sink.duplicates == "pairs":
+    kept = bool(counter.overridden and options.keep_pairs and sink.duplicates == "pairs")
+    if kept:
         options.note(f"{counter.overridden} key(s) occurred more than once; every record was kept, as pairs")
     elif counter.overridden:
         options.note(f"{counter.overridden} key(s) occurred more than once; the later record was kept")
@@ -422,6 +424,7 @@ def _convert(src, dst, from_, to, options, registry, on_progress, dry_run) -> Re
         sink_format=sink.name,
         seconds=time.perf_counter() - started,
         overridden=counter.overridden,
+        kept_every_record=kept,
         outputs=outputs,
         notes=list(options.notes),
     )

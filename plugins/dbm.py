@@ -432,12 +432,21 @@ def _read_shelve(path, options):
 
 
 def _shelve_flavour_for_writing(options):
+    from converter.errors import UnknownFormatError
+
     name = options.dbm or default_shelve_flavour()
-    fmt = _registry_of(options).format(name)
-    if fmt.name not in _FLAVOURS or fmt.writer is None:
-        here = [f.name for f in map(_registry_of(options).format, _FLAVOURS)
-                if f.name != "berkeleydb" and f.missing_for_writing() is None]
-        raise OptionError(f"--dbm {name}: a shelve can be written here as one of {here}")
+    registry = _registry_of(options)
+    here = [f.name for f in map(registry.format, _FLAVOURS) if f.name != "berkeleydb" and f.missing_for_writing() is None]
+    try:
+        fmt = registry.format(name)
+    except UnknownFormatError:
+        fmt = None
+    if fmt is None or fmt.name not in _FLAVOURS or fmt.writer is None or fmt.missing_for_writing() is not None:
+        from converter.registry import _did_you_mean
+
+        why = f" ({fmt.missing_for_writing()})" if fmt is not None and fmt.missing_for_writing() else ""
+        close = _did_you_mean(name, here) if fmt is None or fmt.name not in _FLAVOURS else ""
+        raise OptionError(f"--dbm {name}{why}{close}: a shelve can be written here as one of {here}")
     return fmt
 
 

@@ -173,6 +173,15 @@ def test_shell_completion_completes_subcommands_and_flags():
     assert words == ["formats"]
     env.update(COMP_WORDS="convert in.pkl out.json --json-s", COMP_CWORD="3")
     assert subprocess.run(CONVERT, capture_output=True, text=True, env=env, timeout=60).stdout.split() == ["--json-style"]
+    # option values too: format and codec names from the live registry, and the fixed choices
+    for words, cword, expected in (("convert in.pkl out --to js", "4", ["json", "jsonl"]),
+                                   ("convert verify a b --format-a dbm.g", "5", ["dbm.gnu"]),
+                                   ("convert in.pkl out.db --value-codec ut", "4", ["utf8", "utf8-or-raw"]),
+                                   ("convert in.pkl out.sqlite --layout ", "4", ["auto", "table", "kv"]),
+                                   ("convert in.pkl out.json --py2-strings la", "4", ["latin1"])):
+        env.update(COMP_WORDS=words, COMP_CWORD=cword)
+        got = subprocess.run(CONVERT, capture_output=True, text=True, env=env, timeout=60).stdout.split()
+        assert got == expected, (words, got)
 
 
 def test_every_value_the_json_tags_make_reads_back_from_this_tools_pickle_with_the_default_allowlist(tmp_path):
@@ -393,3 +402,27 @@ def test_the_readmes_own_class_recipe_works_as_written_and_verifies(tmp_path):
     r = subprocess.run([*CONVERT, *argv, "--force"], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
     errors = [l for l in r.stderr.splitlines() if l.startswith("convert: error:")]
     assert r.returncode == 1 and len(errors) == 1 and "PYTHONPATH" in errors[0], r.stderr
+
+
+def test_dbm_flavours_this_python_cannot_write_are_usage_errors_naming_what_is_missing(tmp_path):
+    import importlib.util
+
+    r = run(EXAMPLE, tmp_path / "s.db", "--to", "shelve", "--dbm", "gnuu")
+    assert r.returncode == 2 and "a shelve can be written here as one of" in r.stderr and "json" not in r.stderr
+    r = run(EXAMPLE, tmp_path / "s.db", "--to", "shelve", "--dbm", "sqlite")
+    assert r.returncode == 2 and "did you mean 'dbm.sqlite3'" in r.stderr
+    if importlib.util.find_spec("_gdbm") is None:
+        r = run(EXAMPLE, tmp_path / "s.db", "--to", "shelve", "--dbm", "gnu")
+        assert r.returncode == 2 and "needs _gdbm" in r.stderr and "did you mean" not in r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_summary_line_says_every_record_was_kept_and_escapes_control_characters(tmp_path):
+    src = tmp_path / "rep.jsonl"
+    src.write_text('{"key": "a", "value": 1}\n{"key": "a", "value": 2}\n')
+    r = run(src, tmp_path / "rep.json")
+    assert r.returncode == 0 and "1 key(s) repeated, every record kept" in r.stderr and "overridden" not in r.stderr
+    odd = tmp_path / "odd\x1b[31m.pkl"
+    odd.write_bytes(EXAMPLE.read_bytes())
+    r = run(odd, tmp_path / "odd.json")
+    assert r.returncode == 0 and "\x1b" not in r.stderr and "odd\\x1b[31m.pkl" in r.stderr
