@@ -7,6 +7,14 @@ from pathlib import Path
 # entry points build their own plugin manager.
 os.environ["CONVERTER_LOAD_PLUGINS"] = ""
 
+# A suite started in the background of a non-interactive shell (`bash .ci/run &`, nohup) inherits
+# SIGINT ignored, and so would every command it starts: the tool then rightly ignores Ctrl-C, and
+# the tests of what Ctrl-C does would skip or fail. Give the commands the terminal's disposition.
+import signal
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
