@@ -203,15 +203,16 @@ def _fail(exc: BaseException, debug: bool, code: int = 1):
     raise typer.Exit(code)
 
 
-def _policy_exit(exc: BaseException):
+def _policy_code(exc: BaseException, where: str = "") -> int:
+    """Say what the policy says of ``exc`` (nothing after a broken pipe) and return its exit status."""
     from .errorpolicy import BROKEN_PIPE, answer
 
     message, code = answer(exc)
     if code == BROKEN_PIPE:
         _quiet_stdout()
     elif message:
-        err.print(f"convert: error: {message}", markup=False)
-    raise typer.Exit(code) from None
+        err.print(f"convert: error: {where}{message}", markup=False)
+    return code
 
 
 def _policy_text(exc: BaseException):
@@ -252,7 +253,7 @@ def _run(fn, debug: bool, interrupted: str = "nothing was written"):
     except (OSError, MemoryError, RecursionError) as exc:  # the system said no: the policy words it
         if debug:
             raise
-        _policy_exit(exc)
+        raise typer.Exit(_policy_code(exc)) from None
     except Exception as exc:  # a bug, or a plugin's: short message, traceback behind --debug
         if debug:
             raise
@@ -322,7 +323,7 @@ def convert_cmd(
     table: Annotated[Optional[str], typer.Option(metavar="NAME", help="SQLite table to read or write")] = None,
     layout: Annotated[str, typer.Option(metavar="LAYOUT", autocompletion=_completer("auto", "table", "kv"), help="SQLite output: auto, table (a column per field) or kv")] = "auto",
     pk: Annotated[Optional[str], typer.Option(metavar="FIELD", help="SQLite output: the field that is the primary key (default: a column `key` holding the record key)", show_default=False)] = None,
-    dbm: Annotated[Optional[str], typer.Option(metavar="FORMAT", autocompletion=_complete_formats, help="dbm flavour of a shelve output: dbm.dumb, dbm.sqlite3, dbm.gnu, dbm.ndbm (default: what shelve.open makes here)")] = None,
+    dbm: Annotated[Optional[str], typer.Option(metavar="FORMAT", autocompletion=_completer("dbm.dumb", "dbm.sqlite3", "dbm.gnu", "dbm.ndbm"), help="dbm flavour of a shelve output: dbm.dumb, dbm.sqlite3, dbm.gnu, dbm.ndbm (default: what shelve.open makes here)")] = None,
     database: Annotated[Optional[str], typer.Option(metavar="NAME", help="Berkeley DB subdatabase to read")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="read everything, report what the output would refuse or change; write nothing")] = False,
     verify: Annotated[bool, typer.Option("--verify", help="re-read the output and compare every record with the input")] = False,
@@ -720,9 +721,6 @@ class _Closed(io.TextIOBase):
     """Stands for a standard stream the shell closed (``>&-``): writing to it is an OSError that
     the error policy words, instead of an AttributeError on None."""
 
-    def __init__(self, name: str):
-        self._name = name
-
     def writable(self):
         return True
 
@@ -739,29 +737,18 @@ class _Closed(io.TextIOBase):
 
 def main():
     if sys.stdout is None:
-        sys.stdout = _Closed("output")
+        sys.stdout = _Closed()
     if sys.stderr is None:
-        sys.stderr = _Closed("error")
+        sys.stderr = _Closed()
     try:
         try:
             app(prog_name="convert")
         except SystemExit as exc:
             if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
-                # click met the broken pipe itself (printing --help) and says 1: the policy says 141
-                from .errorpolicy import BROKEN_PIPE
-
-                _quiet_stdout()
-                raise SystemExit(BROKEN_PIPE) from None
+                _broken_pipe()  # click met the broken pipe itself (printing --help) and says 1
             raise
         finally:
             if not isinstance(sys.stdout, _Closed):
                 sys.stdout.flush()  # here, not at exit, so that a failure is worded like the rest
     except OSError as exc:  # printing a listing into `| head`, or onto a full disk
-        from .errorpolicy import BROKEN_PIPE, answer
-
-        message, code = answer(exc)
-        if code == BROKEN_PIPE:
-            _quiet_stdout()
-        elif message:
-            err.print(f"convert: error: standard output: {message}", markup=False)
-        sys.exit(code)
+        sys.exit(_policy_code(exc, "standard output: "))

@@ -86,9 +86,7 @@ def _check_exists(path: Path, formats) -> None:
     """A name that is no file, no base name of a multi-file store (``store`` for store.dat and
     store.dir) and no member of one whose other files exist, is "no such file" whatever its
     extension says."""
-    if str(path) == "-" or os.path.lexists(path):
-        return
-    if any(path.parent.glob(glob_escape(path.name) + ".*")):
+    if str(path) == "-" or os.path.lexists(path) or _exists(path):
         return
     for fmt in formats:
         try:
@@ -111,13 +109,12 @@ def detect_input(path: Path, registry, explicit: str | None = None, flag: str | 
         fmt = registry.format(explicit)
         _check_exists(path, [fmt])
         return fmt, f"given with {flag or '--from'}"
-    by_name = _by_extension(path, registry)
-    _check_exists(path, [by_name[0]] if by_name else [])
+    by_ext = _by_extension(path, registry)
+    _check_exists(path, [by_ext[0]] if by_ext else [])
     head = read_head(path)
     found = sniff(path, registry, head)  # no plugin's sniff sees a missing file (a built-in's may find
     if found:                            # the store it names: dbm.ndbm's w.pag made as w.db)
         return found[0]
-    by_ext = by_name
     if by_ext and by_ext[0].reader is not None:
         return by_ext[0], f"extension {by_ext[1]}"
     if path.is_dir():

@@ -46,7 +46,7 @@ def canonical(value) -> str:
         raise
     except ConverterError as exc:
         if "shared references expand" in str(exc):
-            raise  # pickling the value would expand it all the same
+            raise  # refused here as convert refuses it
         return _object_text(value)
     try:
         return json.dumps(_sorted(encoded), sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -213,6 +213,18 @@ def test_a_file_that_cannot_be_read_is_reported(tmp_path):
     assert "ermission denied" in report["unreadable"][0]["error"]
 
 
+def _group_gone(pgid: int, seconds: float = 10) -> bool:
+    """Wait until no process of the group is left; whether that happened within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def test_sigint_to_the_migrating_process_alone_stops_it_at_once_and_a_rerun_completes(tmp_path):
     """`kill -INT PID` reaches no worker (a terminal's Ctrl-C reaches them all): the migration
     must still stop now, not after the stores in flight, keep what finished, and resume."""
@@ -241,15 +253,7 @@ def test_sigint_to_the_migrating_process_alone_stops_it_at_once_and_a_rerun_comp
             os.killpg(proc.pid, signal.SIGKILL)
     assert rc == 130 and took < 2.5, (rc, took)
     assert "interrupted" in proc.stderr.read()
-    gone = time.monotonic() + 10
-    while time.monotonic() < gone:  # no worker goes on converting after the interrupt
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.02)
-    else:
-        pytest.fail("a worker outlived the interrupted migration by 10 s")
+    assert _group_gone(proc.pid), "a worker outlived the interrupted migration by 10 s"
     r = cli("migrate", src, dst, "--jobs", "2", "--quiet")
     assert r.returncode == 0, r.stderr
     final = entries(json.loads((dst / "migration-report.json").read_text()))
@@ -283,13 +287,7 @@ def test_sigkill_mid_run_then_rerun_redoes_no_finished_store(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        gone = time.monotonic() + 10
-        while time.monotonic() < gone:  # the workers too (a scratch directory of a live pid is left alone)
-            try:
-                os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.02)
+        _group_gone(proc.pid)  # the workers too (a scratch directory of a live pid is left alone)
     assert done, "no store finished before the deadline"
     killed = read_report(dst)  # the report and the journal of what finished since it was written
     finished = {e["store"]: e for e in killed["stores"] if e["status"] == "ok"}
