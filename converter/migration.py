@@ -35,6 +35,7 @@ from .options import Options
 REPORT_NAME = "migration-report.json"
 JOURNAL_NAME = ".migration-report.journal"  # what finished since the report was last rewritten
 REPORT_VERSION = 1
+JOBS_PER_CORE = 16  # --jobs allowed per core (stores on slow shared storage wait more than they compute)
 WINDOW = 2  # tasks in flight per job: enough to keep every worker busy, few to redo after a crash
 
 # options a task carries to its worker (the rest are the conversion's own state)
@@ -249,10 +250,13 @@ def migrate(src, dest, *, to: str = "sqlite", jobs: int | None = None, verify: b
     options = options or Options()
     src_path, dest_path = Path(os.path.abspath(src)), Path(os.path.abspath(dest))
     if not src_path.is_dir():
-        raise MigrationError(f"{src}: not a directory")
-    if dest_path == src_path or src_path in dest_path.parents:
+        raise MigrationError(f"{src}: no such directory" if not os.path.lexists(src_path) else f"{src}: not a directory")
+    # where the paths really are: a DEST that is (or runs through) a symbolic link into SRC
+    # would write into the tree it reads, and the next run would migrate its own outputs
+    real_src, real_dest = Path(os.path.realpath(src_path)), Path(os.path.realpath(dest_path))
+    if real_dest == real_src or real_src in real_dest.parents:
         raise MigrationError(f"{dest}: the destination is inside the source tree; choose a directory outside {src}")
-    if dest_path in src_path.parents:
+    if real_dest in real_src.parents:
         raise MigrationError(f"{dest}: the destination contains the source tree; choose a directory beside it")
     if dest_path.exists() and not dest_path.is_dir():
         raise MigrationError(f"{dest}: not a directory")
@@ -265,14 +269,16 @@ def migrate(src, dest, *, to: str = "sqlite", jobs: int | None = None, verify: b
     jobs = jobs or _cores()
     if jobs < 1:
         raise MigrationError(f"--jobs {jobs}: give at least 1")
+    most = max(32, _cores() * JOBS_PER_CORE)
+    if jobs > most and not scheduler:
+        # each job is a process of its own (tens of MB): a typo of a number must not exhaust memory
+        raise MigrationError(f"--jobs {jobs}: at most {most} on this machine ({_cores()} cores)")
 
     started_wall = time.time()
     t0 = time.perf_counter()
-    # the workers start (and import the readers) while this process walks the tree
+    # the workers start (and import the readers) as the plan's detection gives them work, in
+    # threads of their own, while this thread detects too (_share); more start for the stores
     pool = _pool(jobs) if jobs > 1 and not scheduler and not dry_run else None
-    if pool is not None:
-        for _ in range(jobs):
-            pool.submit(_ready)
     try:
         return _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run, checksum, scheduler,
                         options, registry, on_event, started_wall, t0, pool)
@@ -283,9 +289,7 @@ def migrate(src, dest, *, to: str = "sqlite", jobs: int | None = None, verify: b
 
 def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run, checksum, scheduler, options,
              registry, on_event, started_wall, t0, pool) -> dict:
-    from .tree import scan
-
-    tree = scan(src_path, registry)
+    tree, pool = _plan_tree(src_path, registry, pool, jobs)
     previous = read_report(dest_path) or {}
     old_entries = {e["store"]: e for e in previous.get("stores", []) if isinstance(e, dict) and "store" in e}
     interrupted = set(previous.get("in_progress", []))
@@ -299,7 +303,12 @@ def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run,
         "started": _iso(started_wall), "finished": None, "dry_run": dry_run,
         "not_data": tree.not_data, "unreadable": tree.unreadable, "summary": None,
     })
-    tasks, plan, outputs_taken = [], [], set()
+    # names no store's output may take: the report's own, and every directory the outputs go in
+    # (a.json -> a.sqlite beside a directory a.sqlite/ of stores would collide with it)
+    outputs_taken = {REPORT_NAME.lower(), JOURNAL_NAME.lower()}
+    for store in tree.stores:
+        outputs_taken.update(d.as_posix().lower() for d in Path(store.rel(src_path)).parents if d.parts)
+    tasks, plan = [], []
     # a store keeps the output name an earlier run gave it, so a store added beside it later
     # (s.dat next to s.db) cannot take that name and the outputs never swap
     kept = {}
@@ -340,7 +349,9 @@ def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run,
                      "files": [s["path"] for s in fp]})
         report.set(entry)
         tasks.append({"id": sid, "main": str(store.main), "format": store.format, "output": str(output),
-                      "to": sink.name, "verify": verify, "force": replace_ok, "options": passed})
+                      "to": sink.name, "verify": verify, "force": replace_ok, "options": passed,
+                      # a retry may replace an output only this run made (its worker died verifying it)
+                      "existed": not replace_ok and any(o.exists() for o in outputs)})
     report.head["plan_seconds"] = round(time.perf_counter() - t0, 6)
     if dry_run:
         doc = report.document()
@@ -391,11 +402,73 @@ def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run,
         report.head["run_seconds"] = round(time.perf_counter() - t_run, 6)
         report.head["report_seconds"] = round(report.seconds, 6)
         report.head["summary"] = _summary(report.document(), plan, tree)
+    except BaseException:  # Ctrl-C, a signal: "finished" stays null, the summary says what did
+        report.head["interrupted"] = True
+        report.head["summary"] = _summary(report.document(), plan, tree)
+        raise
     finally:
         report.close()  # after Ctrl-C too: the report holds every store that finished
     doc = report.document()
     doc["plan"] = plan
     return doc
+
+
+def _plan_tree(src_path: Path, registry, pool, jobs: int):
+    """The tree's stores, detected in the pool's workers when there is one (detection is most of
+    the plan's cost, and would otherwise run on one core while the others wait). A worker that
+    dies detecting (a plugin's sniff that crashes the interpreter) costs the pool, not the plan:
+    the detection is redone here, and the conversions get a fresh pool."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .tree import scan
+
+    if pool is None or registry is not _default_registry():
+        return scan(src_path, registry), pool
+    try:
+        return scan(src_path, registry, detect_map=lambda fn, batches: _share(pool, fn, batches, jobs)), pool
+    except BrokenProcessPool:
+        pool.shutdown(wait=True, cancel_futures=True)
+        return scan(src_path, registry), None
+
+
+def _share(pool, fn, batches: list, jobs: int) -> list:
+    """``[fn(b) for b in batches]``: ``jobs`` threads hand batches from the front to the pool's
+    workers while this thread runs batches from the back itself. A submit blocks while the pool
+    starts its workers (the forkserver imports the engine first): here it blocks a feeding
+    thread, and the walk's batches are being detected meanwhile."""
+    import threading
+    from collections import deque
+
+    queue, results, failed, lock = deque(enumerate(batches)), [None] * len(batches), [], threading.Lock()
+
+    def take(front: bool):
+        with lock:
+            return (queue.popleft() if front else queue.pop()) if queue else None
+
+    def feed():
+        try:
+            while (item := take(True)) is not None:
+                results[item[0]] = pool.submit(fn, item[1]).result()
+        except BaseException as exc:  # BrokenProcessPool: re-raised below, in the planning thread
+            failed.append(exc)
+
+    feeders = [threading.Thread(target=feed, name="converter-plan", daemon=True)
+               for _ in range(min(jobs, len(batches)))]
+    for t in feeders:
+        t.start()
+    while (item := take(False)) is not None:
+        results[item[0]] = fn(item[1])
+    for t in feeders:
+        t.join()
+    if failed:
+        raise failed[0]
+    return results
+
+
+def _default_registry():
+    from .registry import get_registry
+
+    return get_registry()
 
 
 def _summary(doc, plan, tree) -> dict:
@@ -406,7 +479,7 @@ def _summary(doc, plan, tree) -> dict:
         "up_to_date": sum(1 for p in plan if p["action"] == "skip"),
         "ok": sum(1 for e in stores if e.get("status") == "ok"),
         "failed": sum(1 for e in stores if e.get("status") == "failed"),
-        "records": sum(e.get("records") or 0 for e in stores),
+        "records": sum(e.get("records") or 0 for e in stores if e.get("status") == "ok"),  # records moved
         "not_data": len(tree.not_data),
         "unreadable": len(tree.unreadable),
     }
@@ -564,20 +637,23 @@ def _pool(jobs: int):
         kwargs["mp_context"] = ctx
     if sys.version_info >= (3, 11):
         kwargs["max_tasks_per_child"] = 500  # bound what a long-lived worker can accumulate
-    return ProcessPoolExecutor(max_workers=jobs, initializer=_ready, **kwargs)
+    return ProcessPoolExecutor(max_workers=jobs, initializer=_ready, initargs=(os.getpid(),), **kwargs)
 
 
 # imported once by the forkserver, so that no worker pays for them on its first store
 _PRELOAD = ["converter.migration", "converter.pipeline", "converter.verify", "converter.registry", "sqlite3",
             "converter.plugins.dbm", "converter.plugins.sqlite", "converter.plugins.pickle", "converter.plugins.json",
-            "converter.safepickle", "converter.jsontags", "converter.keyset"]
+            "converter.safepickle", "converter.jsontags", "converter.keyset", "converter._pool_preload"]
 
 
-def _ready() -> None:
-    """A worker's start: the registry built once (plugins loaded as in the migrating process).
+def _ready(migrating: int | None = None) -> None:
+    """A worker's start: the registry built once (plugins loaded as in the migrating process),
+    and a watch on the migrating process (pid ``migrating``).
 
     The migrating process has said what each plugin's failure is; a worker saying it again
-    would repeat each warning once per worker."""
+    would repeat each warning once per worker. A worker holds both ends of the pool's queues, so
+    it never sees its migration end when that process is killed (``kill -9 PID``): without the
+    watch it would wait for its next task for ever, and the forkserver with it."""
     import warnings
 
     from .plugin_manager import PluginWarning
@@ -585,6 +661,16 @@ def _ready() -> None:
 
     warnings.simplefilter("ignore", PluginWarning)
     get_registry()
+    if migrating is not None:
+        import threading
+
+        threading.Thread(target=_watch, args=(migrating,), name="converter-watch", daemon=True).start()
+
+
+def _watch(pid: int) -> None:
+    while _alive(pid):
+        time.sleep(0.5)
+    os._exit(137)  # its migration was killed: nothing will read what this worker does next
 
 
 def _worker_task(task: dict) -> dict:
@@ -609,6 +695,7 @@ def _run_pool(tasks: list, jobs: int, starting, finished, fn=_worker_task, first
             return
         suspects, remaining = left[: jobs * WINDOW], left[jobs * WINDOW:]
         for task in suspects:
+            task = {**task, "force": task.get("force") or not task.get("existed")}
             with _pool(1) as solo:
                 if _drive(solo, [task], 1, lambda ids: None, finished, fn):
                     finished(_crashed(task, _WorkerDied("it ended abruptly")))

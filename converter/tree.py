@@ -44,50 +44,92 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def scan(root, registry, exclude: Path | None = None) -> Tree:
-    """Every store under ``root`` (sorted by path), and what else was found there."""
-    from .detect import sniff
+def scan(root, registry, exclude: Path | None = None, detect_map=None) -> Tree:
+    """Every store under ``root`` (sorted by path), and what else was found there.
 
+    ``detect_map(function, batches)``: how the batches of files are detected, ``map`` by default;
+    ``convert migrate`` passes its process pool's ``map``, so detection, most of the plan's cost,
+    runs on every core (``function`` is ``detect_batch``, which uses the worker's own registry).
+    """
     root = Path(root)
     tree = Tree()
-    candidates = []  # (store, number of its files that exist)
-    others = []  # files no format claims: (path, reason)
+    files = _walk(root, exclude, tree)
+    if detect_map is None:
+        found = [detect_batch(files, registry)]
+    else:
+        size = max(1, min(64, -(-len(files) // 16)))  # a few batches per worker, each worth the round trip
+        found = list(detect_map(detect_batch, [files[i:i + size] for i in range(0, len(files), size)]))
+    candidates, others = [], []  # stores, and files no format claims
+    for batch in found:
+        for kind, item in batch:
+            if kind == "store":
+                candidates.append(item)
+            elif kind == "other":
+                others.append(item)
+            else:
+                path, error = item
+                tree.unreadable.append({"path": _rel(path, root), "error": error})
+    _group(root, tree, candidates, others)
+    return tree
 
-    def onerror(exc: OSError):
-        name = Path(exc.filename) if exc.filename else root
-        tree.unreadable.append({"path": _rel(name, root) if name != root else ".",
-                                "error": f"cannot list the directory: {exc.strerror}"})
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=False):
-        here = Path(dirpath)
-        dirnames.sort()
-        if exclude is not None:
-            dirnames[:] = [d for d in dirnames if (here / d) != exclude]
-        for d in list(dirnames):
-            if (here / d).is_symlink():
-                tree.not_data.append({"path": _rel(here / d, root), "reason": "symbolic link to a directory, not followed"})
-        for name in sorted(filenames):
-            path = here / name
-            if path.is_symlink():
-                tree.not_data.append({"path": _rel(path, root), "reason": "symbolic link, not followed"})
-                continue
-            if not path.is_file():
-                tree.not_data.append({"path": _rel(path, root), "reason": "not a regular file"})
-                continue
+def _walk(root: Path, exclude: Path | None, tree: Tree) -> list[Path]:
+    """The regular files under ``root`` in sorted walk order; links, other kinds of file and
+    directories that cannot be listed go into ``tree`` (the listing's file types: no stat a file)."""
+    files = []
+    pending = [root]
+    while pending:
+        here = pending.pop()
+        try:
+            with os.scandir(here) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            tree.unreadable.append({"path": _rel(here, root) if here != root else ".",
+                                    "error": f"{here}: cannot list the directory: {exc.strerror}"})
+            continue
+        subdirs = []
+        for entry in entries:
+            path = here / entry.name
             try:
-                found = sniff(path, registry)
-            except ConverterError as exc:  # cannot be read: permission denied, I/O error
-                tree.unreadable.append({"path": _rel(path, root), "error": str(exc)})
-                continue
+                if entry.is_symlink():
+                    what = "symbolic link to a directory, not followed" if entry.is_dir() else "symbolic link, not followed"
+                    tree.not_data.append({"path": _rel(path, root), "reason": what})
+                elif entry.is_dir(follow_symlinks=False):
+                    if exclude is None or path != exclude:
+                        subdirs.append(path)
+                elif entry.is_file(follow_symlinks=False):
+                    files.append(path)
+                else:
+                    tree.not_data.append({"path": _rel(path, root), "reason": "not a regular file"})
             except OSError as exc:
                 tree.unreadable.append({"path": _rel(path, root), "error": f"{path}: {exc.strerror or exc}"})
-                continue
-            store = _own_store(path, found)
-            if store is None:
-                others.append(path)
-            else:
-                candidates.append(store)
+        pending.extend(reversed(subdirs))  # depth first, in name order, as os.walk lists them
+    return files
 
+
+def detect_batch(paths: list[Path], registry=None) -> list[tuple]:
+    """For each file: ("store", Store), ("other", path) or ("unreadable", (path, error))."""
+    from .detect import sniff
+
+    if registry is None:
+        from .registry import get_registry
+
+        registry = get_registry()
+    out = []
+    for path in paths:
+        try:
+            store = _own_store(path, sniff(path, registry))
+        except ConverterError as exc:  # cannot be read: permission denied, I/O error
+            out.append(("unreadable", (path, str(exc))))
+            continue
+        except OSError as exc:
+            out.append(("unreadable", (path, f"{path}: {exc.strerror or exc}")))
+            continue
+        out.append(("other", path) if store is None else ("store", store))
+    return out
+
+
+def _group(root: Path, tree: Tree, candidates: list, others: list) -> None:
     # multi-file stores claim their files first, so a companion (NAME.dir of a dbm.dumb store)
     # is never converted on its own; the same store found from each of its files counts once
     claimed: dict[Path, Store] = {}
@@ -108,7 +150,6 @@ def scan(root, registry, exclude: Path | None = None) -> Tree:
         tree.not_data.append({"path": _rel(path, root), "reason": _what(path)})
     tree.not_data.sort(key=lambda d: d["path"])
     tree.unreadable.sort(key=lambda d: d["path"])
-    return tree
 
 
 def _own_store(path: Path, found) -> Store | None:

@@ -172,6 +172,22 @@ def test_report_fields(migrated):
     assert entries(report)["cache/users"]["format"] == "dbm.gnu"
 
 
+def test_detection_in_the_workers_finds_what_detection_in_one_process_finds(migrated):
+    """--jobs 2 detects the files in its workers (and in the migrating process while they start);
+    the plan must be the one a single process makes, store for store, file for file."""
+    from converter.registry import get_registry
+    from converter.tree import scan
+
+    src = migrated["src"]
+    tree = scan(src, get_registry())
+    report = migrated["report"]
+    assert {s.rel(src): (s.format, s.reason, sorted(p.relative_to(src).as_posix() for p in s.parts))
+            for s in tree.stores} == \
+        {e["store"]: (e["format"], e["detected"], sorted(f["path"] for f in e["sources"])) for e in report["stores"]}
+    assert tree.not_data == report["not_data"] and tree.unreadable == report["unreadable"]
+    assert len(tree.stores) == len(migrated["stores"]) + 1  # and the corrupt one
+
+
 def test_rerun_is_a_no_op_and_dry_run_writes_nothing(migrated):
     dst = migrated["dst"]
     outputs = {p: p.stat().st_mtime_ns for p in dst.rglob("*.sqlite")}
@@ -197,6 +213,53 @@ def test_usage_errors_exit_2(migrated):
     assert r.returncode == 2 and "inside the source tree" in r.stderr
     r = cli("migrate", migrated["src"] / "README.txt", migrated["base"] / "x")
     assert r.returncode == 2 and "not a directory" in r.stderr
+
+
+def test_a_destination_reached_through_a_link_into_the_source_is_refused(tmp_path):
+    """DEST that is, or runs through, a symbolic link into SRC would write into the tree it reads
+    (and the next run would migrate its own outputs)."""
+    src = tmp_path / "s"
+    (src / "inner").mkdir(parents=True)
+    (src / "x.json").write_text('{"a": 1}')
+    os.symlink(src / "inner", tmp_path / "dlink")
+    os.symlink(src, tmp_path / "slink")
+    before = snapshot(src)
+    for dest in (tmp_path / "dlink", tmp_path / "slink" / "zz"):
+        r = cli("migrate", src, dest, "--quiet")
+        assert r.returncode == 2 and "inside the source tree" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    r = cli("migrate", tmp_path / "slink", src / "inner" / "o", "--quiet")
+    assert r.returncode == 2 and "inside the source tree" in r.stderr, r.stderr
+    assert snapshot(src) == before and sorted(p.name for p in (src / "inner").iterdir()) == []
+    r = cli("migrate", tmp_path / "nope", tmp_path / "o")
+    assert r.returncode == 2 and "nope: no such directory" in r.stderr
+
+
+def test_no_output_takes_the_reports_name_or_a_directory_the_outputs_need(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "d.sqlite").mkdir(parents=True)
+    with open(src / "migration-report.pkl", "wb") as f:
+        pickle.dump({"who": "me"}, f)
+    (src / "d.json").write_text('{"w": 1}')
+    (src / "d.sqlite" / "e.json").write_text('{"w": 2}')
+    r = cli("migrate", src, dst, "--to", "json", "--jobs", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    report = json.loads((dst / "migration-report.json").read_text())
+    out = {e["store"]: e["output"] for e in report["stores"]}
+    assert out["migration-report.pkl"] != "migration-report.json" and out["d.json"] != "d.sqlite"
+    assert json.loads((dst / out["migration-report.pkl"]).read_text()) == {"who": "me"}
+    r = cli("migrate", src, tmp_path / "dst2", "--jobs", "1", "--quiet")  # to SQLite: d.json beside d.sqlite/
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "dst2" / "migration-report.json").read_text())
+    assert all(e["status"] == "ok" for e in report["stores"]) and len(report["stores"]) == 3
+    assert {k: v for k, v in records(tmp_path / "dst2" / "d.sqlite" / "e.sqlite").items()} == {"w": 2}
+
+
+def test_jobs_beyond_what_the_machine_can_hold_is_a_usage_error(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "x.json").write_text('{"a": 1}')
+    r = cli("migrate", tmp_path / "s", tmp_path / "o", "--jobs", "100000")
+    assert r.returncode == 2 and "--jobs 100000: at most" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
@@ -259,6 +322,40 @@ def test_sigint_to_the_migrating_process_alone_stops_it_at_once_and_a_rerun_comp
     final = entries(json.loads((dst / "migration-report.json").read_text()))
     assert len(final) == 3 and all(e["status"] == "ok" and e["records"] == 120_000 for e in final.values())
     assert not [p for p in dst.rglob("*") if p.name.endswith((".converting", ".tmp", ".journal"))]
+
+
+def test_sigkill_to_the_migrating_process_alone_leaves_no_worker_behind(tmp_path):
+    """`kill -9 PID`: the pool's workers (and its forkserver) must not wait for a next task for
+    ever; they end within seconds, and a rerun completes."""
+    from converter.migration import read_report
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    for i in range(4):
+        with open(src / f"s{i}.jsonl", "w") as f:
+            for j in range(60_000):
+                f.write('{"key": "k%d", "value": {"n": %d}}\n' % (j, j))
+    proc = subprocess.Popen([sys.executable, "-m", "converter", "migrate", src, dst, "--jobs", "2", "--quiet"],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (read_report(dst) or {}).get("in_progress"):
+            assert proc.poll() is None
+            time.sleep(0.01)
+        time.sleep(0.3)  # workers are converting
+        proc.kill()  # this process only, not its group
+        proc.wait()
+        gone = _group_gone(proc.pid, 15)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert gone, "the workers outlived their killed migration by 15 s"
+    r = cli("migrate", src, dst, "--jobs", "2", "--quiet")
+    assert r.returncode == 0, r.stderr
+    final = entries(json.loads((dst / "migration-report.json").read_text()))
+    assert len(final) == 4 and all(e["status"] == "ok" and e["records"] == 60_000 for e in final.values())
 
 
 def test_sigkill_mid_run_then_rerun_redoes_no_finished_store(tmp_path):
@@ -340,6 +437,37 @@ def test_a_worker_that_dies_fails_only_its_store():
     assert sorted(by_id) == sorted(t["id"] for t in tasks) and len(results) == len(tasks)
     assert "worker process converting it died" in by_id["boom"]["error"]
     assert all(by_id[i]["error"] is None for i in "abcde")
+
+
+def dies_once_after_converting(task):
+    """run_task, whose worker dies the first time, after its store's output is in place."""
+    from converter.migration import run_task
+
+    out = run_task(task)
+    marker = Path(task["output"] + ".died")
+    if task["id"] == "victim" and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+
+
+def test_stores_in_flight_when_a_worker_dies_are_redone_over_the_outputs_this_run_made(tmp_path):
+    """The worker died after renaming its output into place (while verifying): the retry must
+    replace that output (this run made it), not fail with "output exists; use --force"."""
+    from converter.migration import _run_pool
+
+    tasks = []
+    for i in ("victim", "b", "c", "d"):
+        (tmp_path / f"{i}.json").write_text(json.dumps({"k": i}))
+        tasks.append({"id": i, "main": str(tmp_path / f"{i}.json"), "format": "json",
+                      "output": str(tmp_path / "out" / f"{i}.sqlite"), "to": "sqlite", "verify": True,
+                      "force": False, "existed": False, "options": {}})
+    results = []
+    _run_pool(tasks, 2, lambda ids: None, results.append, fn=dies_once_after_converting)
+    by_id = {r["id"]: r for r in results}
+    assert sorted(by_id) == ["b", "c", "d", "victim"]
+    assert all(r["error"] is None and r["verify"] == "equal" and r["records"] == 1 for r in by_id.values()), by_id
+    assert (tmp_path / "out" / "victim.sqlite.died").exists()  # it did die once
 
 
 def _comparable(report, dst):
