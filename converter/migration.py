@@ -47,6 +47,10 @@ class MigrationError(ConverterError):
     """A migration that cannot start: SRC is not a directory, DEST inside SRC, a bad option."""
 
 
+class ClusterError(ConverterError):
+    """The Dask scheduler given with ``scheduler`` cannot be reached (nothing is written then)."""
+
+
 # -- the task: runs in a worker ------------------------------------------------------------------
 
 _CODEC_NOTE = re.compile(r": (key|value)s read as (\S+) \(")
@@ -279,15 +283,19 @@ def migrate(src, dest, *, to: str = "sqlite", jobs: int | None = None, verify: b
     # the workers start (and import the readers) as the plan's detection gives them work, in
     # threads of their own, while this thread detects too (_share); more start for the stores
     pool = _pool(jobs) if jobs > 1 and not scheduler and not dry_run else None
+    # the cluster is reached before anything is written: an unreachable one leaves DEST as it was
+    client = _connect(scheduler) if scheduler and not dry_run else None
     try:
-        return _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run, checksum, scheduler,
-                        options, registry, on_event, started_wall, t0, pool)
+        return _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run, checksum,
+                        (client, scheduler), options, registry, on_event, started_wall, t0, pool)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        if client is not None:
+            client.close()
 
 
-def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run, checksum, scheduler, options,
+def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run, checksum, cluster, options,
              registry, on_event, started_wall, t0, pool) -> dict:
     tree, pool = _plan_tree(src_path, registry, pool, jobs)
     previous = read_report(dest_path) or {}
@@ -389,8 +397,8 @@ def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run,
 
     t_run = time.perf_counter()
     try:
-        if scheduler and tasks:
-            _run_dask(tasks, scheduler, jobs, starting, finished, report)
+        if cluster[0] is not None and tasks:
+            _run_dask(tasks, cluster, jobs, starting, finished, report)
         elif jobs == 1 or len(tasks) <= 1:
             for task in tasks:
                 starting([task["id"]])
@@ -705,22 +713,23 @@ class _WorkerDied(Exception):
     pass
 
 
-def _run_dask(tasks: list, address: str, jobs: int, starting, finished, report) -> None:
+def _connect(address: str):
     try:
         from distributed import Client
     except ImportError:
         raise MigrationError("--scheduler needs Dask's distributed: pip install 'converter-toolkit[dask]'") from None
     try:
-        client = Client(address, timeout="20s")
+        return Client(address, timeout="20s")
     except Exception as exc:
-        raise MigrationError(f"--scheduler {address}: cannot connect: {exc}") from None
-    try:
-        workers = client.scheduler_info().get("workers", {})
-        threads = sum(w.get("nthreads", 1) for w in workers.values()) or jobs
-        report.head["cluster"] = {"scheduler": address, "workers": len(workers), "threads": threads}
-        executor = client.get_executor(pure=False)
-        left = _drive(executor, tasks, max(threads, 1) * WINDOW, starting, finished)
-        for task in left:
-            finished(_crashed(task, _WorkerDied("the cluster lost it")))
-    finally:
-        client.close()
+        raise ClusterError(f"--scheduler {address}: cannot connect: {exc}") from None
+
+
+def _run_dask(tasks: list, cluster: tuple, jobs: int, starting, finished, report) -> None:
+    client, address = cluster
+    workers = client.scheduler_info().get("workers", {})
+    threads = sum(w.get("nthreads", 1) for w in workers.values()) or jobs
+    report.head["cluster"] = {"scheduler": address, "workers": len(workers), "threads": threads}
+    executor = client.get_executor(pure=False)
+    left = _drive(executor, tasks, max(threads, 1) * WINDOW, starting, finished)
+    for task in left:
+        finished(_crashed(task, _WorkerDied("the cluster lost it")))

@@ -487,3 +487,12 @@ def test_a_local_dask_cluster_gives_the_same_report_as_jobs_2(migrated):
     assert report["cluster"]["workers"] == 2
     assert _comparable(report, dst) == _comparable(migrated["report"], migrated["dst"])
     assert report["not_data"] == migrated["report"]["not_data"]
+
+
+def test_an_unreachable_scheduler_writes_nothing_and_exits_1(tmp_path):
+    pytest.importorskip("distributed")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "x.json").write_text('{"a": 1}')
+    r = cli("migrate", tmp_path / "s", tmp_path / "o", "--scheduler", "tcp://127.0.0.1:1", "--quiet")
+    assert r.returncode == 1 and "cannot connect" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    assert not (tmp_path / "o").exists()
