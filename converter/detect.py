@@ -4,6 +4,7 @@ then the file extension. An input that matches nothing is an error listing what 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from glob import escape as glob_escape
 from pathlib import Path
@@ -122,11 +123,31 @@ def detect_input(path: Path, registry, explicit: str | None = None, flag: str | 
     if not head and path.is_file():
         raise DetectionError(f"{path}: empty file, and its extension names no format{advice}")
     checked = ", ".join(f.name for f in registry if f.sniff and f.reader)
-    hint = looks_like(head)
+    lone = lone_companion(path, head)
+    if lone and lone[0]:
+        raise DetectionError(f"{path}: {lone[1]}")
+    hint = lone[1] if lone else looks_like(head)
     raise DetectionError(
         f"{path}: cannot tell the format: {hint + ', ' if hint else ''}content matches none of [{checked}] "
         f"and the extension is not known{advice}"
     )
+
+
+_DUMB_INDEX_LINE = re.compile(rb"""\A(?:'[^'\n]*'|"[^"\n]*"), \(\d+, \d+\)\r?\n""")
+
+
+def lone_companion(path: Path, head: bytes):
+    """(sure, why) for one file of a two-file store whose other file is missing, or None.
+
+    ``sure``: the content says so (a dbm.dumb index, NAME.dir, without NAME.dat: its records
+    cannot be read); otherwise only the name does (NAME.dat without NAME.dir)."""
+    suffix, base = path.suffix.lower(), path.with_suffix("")
+    if suffix == ".dir" and _DUMB_INDEX_LINE.match(head) and not Path(f"{base}.dat").exists():
+        return True, (f"the index of a dbm.dumb store whose values file, {base.name}.dat, is missing: "
+                      f"its records cannot be read without it")
+    if suffix == ".dat" and not Path(f"{base}.dir").exists() and not Path(f"{base}.bak").exists():
+        return False, f"if it is a dbm.dumb store's values file, its index {base.name}.dir is missing"
+    return None
 
 
 # What a file is when it is none of the formats: enough to say it in words.

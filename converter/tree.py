@@ -147,7 +147,11 @@ def _group(root: Path, tree: Tree, candidates: list, others: list) -> None:
             if path not in owner.parts:
                 owner.parts.append(path)
             continue
-        tree.not_data.append({"path": _rel(path, root), "reason": _what(path)})
+        reason = _what(path)
+        if isinstance(reason, tuple):  # a store's file whose companion is missing: records lost
+            tree.unreadable.append({"path": _rel(path, root), "error": f"{path}: {reason[1]}"})
+        else:
+            tree.not_data.append({"path": _rel(path, root), "reason": reason})
     tree.not_data.sort(key=lambda d: d["path"])
     tree.unreadable.sort(key=lambda d: d["path"])
 
@@ -173,13 +177,19 @@ def _sqlite_owner(path: Path, claimed: dict) -> Store | None:
     return None
 
 
-def _what(path: Path) -> str:
-    from .detect import looks_like, read_head
+def _what(path: Path):
+    """Why ``path`` is not data, in words; (True, why) for the file of a store whose other file
+    is missing (a dbm.dumb NAME.dir without NAME.dat), which is no store and no junk either."""
+    from .detect import lone_companion, looks_like, read_head
 
     try:
-        hint = looks_like(read_head(path))
+        head = read_head(path)
     except ConverterError:
-        hint = ""
+        head = b""
+    lone = lone_companion(path, head)
+    if lone and lone[0]:
+        return lone
+    hint = lone[1] if lone else looks_like(head)
     if not hint:
         return "empty file, no format" if path.stat().st_size == 0 else "no format recognises its content"
     return f"no format recognises its content ({hint})"

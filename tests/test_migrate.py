@@ -496,3 +496,25 @@ def test_an_unreachable_scheduler_writes_nothing_and_exits_1(tmp_path):
     r = cli("migrate", tmp_path / "s", tmp_path / "o", "--scheduler", "tcp://127.0.0.1:1", "--quiet")
     assert r.returncode == 1 and "cannot connect" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_dbm_dumb_index_without_its_values_is_an_error_and_a_lone_values_file_is_named(tmp_path):
+    """NAME.dir without NAME.dat holds keys whose records cannot arrive: not junk to list and
+    pass over, but a store that cannot be migrated (exit 1), in migrate and in convert."""
+    src = tmp_path / "s"
+    src.mkdir()
+    for name in ("a", "b", "c"):
+        with dbm.dumb.open(str(src / name), "n") as db:
+            db[b"k"] = b"v"
+    (src / "a.dat").unlink()
+    (src / "b.dir").unlink()
+    for p in src.glob("[ab].bak"):
+        p.unlink()
+    r = cli("migrate", src, tmp_path / "o", "--quiet")
+    assert r.returncode == 1
+    report = json.loads((tmp_path / "o" / "migration-report.json").read_text())
+    assert [u["path"] for u in report["unreadable"]] == ["a.dir"] and "a.dat, is missing" in report["unreadable"][0]["error"]
+    assert [d["path"] for d in report["not_data"]] == ["b.dat"] and "b.dir is missing" in report["not_data"][0]["reason"]
+    assert [e["store"] for e in report["stores"]] == ["c.dat"] and report["stores"][0]["status"] == "ok"
+    r = cli("convert", src / "a.dir", tmp_path / "x.json")
+    assert r.returncode == 1 and "a.dat, is missing" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
