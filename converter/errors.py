@@ -12,6 +12,15 @@ class FormatError(ConverterError):
     """An input is damaged, truncated or not what its format says."""
 
 
+class ChoiceNeededError(FormatError):
+    """The input holds several things to convert and one must be chosen (``option``: the flag
+    that chooses, ``choices``: what there is), such as a SQLite database of several tables."""
+
+    def __init__(self, message: str, option: str, choices: list):
+        super().__init__(message)
+        self.option, self.choices = option, list(choices)
+
+
 class DetectionError(ConverterError):
     """No format could be determined for a path."""
 

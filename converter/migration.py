@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from .errors import ConverterError
+from .errors import ChoiceNeededError, ConverterError
 from .options import Options
 
 REPORT_NAME = "migration-report.json"
@@ -45,6 +45,10 @@ _PASSED_OPTIONS = ("key_codec", "value_codec", "py2_strings", "allow", "trust", 
 
 class MigrationError(ConverterError):
     """A migration that cannot start: SRC is not a directory, DEST inside SRC, a bad option."""
+
+
+class BusyError(ConverterError):
+    """Another migration holds DEST."""
 
 
 class ClusterError(ConverterError):
@@ -92,6 +96,8 @@ def run_task(task: dict) -> dict:
                 out["error"] = f"verification failed: {output} does not hold the same records: " + "; ".join(line.strip() for line in lines[1:4])
         else:
             out["verify"] = "skipped"
+    except ChoiceNeededError as exc:  # migrate has no --table: say what to run instead
+        out["error"] = f"{exc}, which migrate has not: convert each with `convert {task['main']} OUTPUT {exc.option} NAME`"
     except ConverterError as exc:
         out["error"] = str(exc)
     except (OSError, MemoryError, RecursionError) as exc:
@@ -371,6 +377,34 @@ def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run,
         return doc
 
     dest_path.mkdir(parents=True, exist_ok=True)
+    lock = _lock(dest, dest_path)  # released when this process ends, however it ends
+    try:
+        return _run(report, tasks, plan, tree, run, jobs, cluster, pool, dest_path, on_event)
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _lock(dest, dest_path: Path):
+    """Hold DEST (an exclusive flock on the directory itself: no file left behind) so that two
+    migrations into one DEST cannot interleave their outputs and reports."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return None
+    fd = os.open(dest_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise BusyError(f"{dest}: another migration is writing to this destination; wait for it to end, "
+                        f"or choose another") from None
+    except OSError:  # a file system without locks
+        pass
+    return fd
+
+
+def _run(report, tasks, plan, tree, run, jobs, cluster, pool, dest_path, on_event) -> dict:
     _remove_stale_temp(dest_path)
     if on_event:
         on_event("plan", {**report.document(), "plan": plan})

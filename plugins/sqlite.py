@@ -24,7 +24,7 @@ from itertools import chain, islice
 from pathlib import Path
 
 from converter import Format, hookimpl
-from converter.errors import ConverterError, FormatError, LayoutFallback, UnsupportedValueError
+from converter.errors import ChoiceNeededError, ConverterError, FormatError, LayoutFallback, UnsupportedValueError
 from converter.plugins.dbm import (
     SQLITE_MAGIC, describe_sqlite, is_dbm_sqlite3, quote_ident, read_dict_table, ro_connection, sqlite_tables,
 )
@@ -53,7 +53,7 @@ def _pick_table(path, options, tables):
         return next(iter(tables))
     if not tables:
         raise FormatError(f"{path}: the database has no tables")
-    raise FormatError(f"{path}: several tables {list(tables)}; pick one with --table")
+    raise ChoiceNeededError(f"{path}: several tables {list(tables)}; pick one with --table", "--table", tables)
 
 
 def _read(path, options):

@@ -518,3 +518,50 @@ def test_a_dbm_dumb_index_without_its_values_is_an_error_and_a_lone_values_file_
     assert [e["store"] for e in report["stores"]] == ["c.dat"] and report["stores"][0]["status"] == "ok"
     r = cli("convert", src / "a.dir", tmp_path / "x.json")
     assert r.returncode == 1 and "a.dat, is missing" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+
+
+def test_a_second_migration_into_a_busy_destination_is_refused(tmp_path):
+    """Two runs into one DEST would interleave their outputs and overwrite each other's report."""
+    from converter.migration import read_report
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    for i in range(3):
+        with open(src / f"s{i}.jsonl", "w") as f:
+            for j in range(60_000):
+                f.write('{"key": "k%d", "value": %d}\n' % (j, j))
+    first = subprocess.Popen([sys.executable, "-m", "converter", "migrate", src, dst, "--jobs", "1", "--quiet"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (read_report(dst) or {}).get("in_progress"):
+            assert first.poll() is None, first.stderr.read()
+            time.sleep(0.01)
+        second = cli("migrate", src, dst, "--jobs", "1", "--quiet")
+        assert first.poll() is None, "the first run ended before the second started: make the stores bigger"
+    finally:
+        rc = first.wait(timeout=120)
+    assert second.returncode == 1 and "another migration is writing to this destination" in second.stderr
+    assert len(second.stderr.splitlines()) == 1, second.stderr
+    assert rc == 0, first.stderr.read()
+    final = entries(json.loads((dst / "migration-report.json").read_text()))
+    assert len(final) == 3 and all(e["status"] == "ok" and e["records"] == 60_000 for e in final.values())
+    assert cli("migrate", src, dst, "--jobs", "1", "--quiet").returncode == 0  # the lock went with the run
+
+
+def test_a_database_of_several_tables_fails_with_the_commands_that_convert_it(tmp_path):
+    import sqlite3
+
+    src = tmp_path / "src"
+    src.mkdir()
+    with sqlite3.connect(src / "app.db") as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        db.execute("CREATE TABLE posts (id INTEGER PRIMARY KEY, body TEXT)")
+    db.close()
+    r = cli("migrate", src, tmp_path / "o", "--to", "json", "--quiet")
+    assert r.returncode == 1
+    [entry] = json.loads((tmp_path / "o" / "migration-report.json").read_text())["stores"]
+    assert "--table" in entry["error"] and f"convert {src / 'app.db'} OUTPUT --table NAME" in entry["error"]
+    assert "posts" in entry["error"] and "users" in entry["error"]
+    r = cli("convert", src / "app.db", tmp_path / "x.json")  # convert's own answer is unchanged
+    assert r.returncode == 1 and "pick one with --table" in r.stderr
