@@ -49,7 +49,7 @@ import re
 from typing import Iterator
 
 from converter.errors import FormatError
-from converter.jsontags import _LONE_SURROGATE_CHAR, _problem, _raw_decode, _short
+from converter.jsontags.text import _LONE_SURROGATE_CHAR, _problem, _raw_decode, _short
 
 CHUNK_SIZE = 64 * 1024
 

@@ -113,7 +113,8 @@ _NO_KEY = object()  # encode() without a record to name
 
 
 def _encoder(options, path=""):
-    from converter.jsontags import _dumps_general, _plain_text
+    from converter.jsontags import _dumps_general
+    from converter.jsontags.fast import _plain_text
 
     changes = Counter()
     style = options.json_style
@@ -229,7 +230,8 @@ def _json_lines(lines, records, mode, plain, encode, changes, path):
     """Write the records as lines; a batch of records whose keys and values need nothing (str
     keys of an object, the next indexes of an array, plain values) goes to the C encoder in one
     call (jsontags.plain_texts), any other batch record by record, with the same result."""
-    from converter.jsontags import _LONE_SURROGATE_CHAR, plain_texts
+    from converter.jsontags.fast import plain_texts
+    from converter.jsontags.text import _LONE_SURROGATE_CHAR
 
     index = 0
     batch_size = lines.BATCH
@@ -264,7 +266,7 @@ _STR_ONLY = frozenset((str,))
 
 
 def _json_lines_one_by_one(lines, records, index, mode, plain, encode, changes, path):
-    from converter.jsontags import _plain_text  # encode() tries it first: calling it here saves a call
+    from converter.jsontags.fast import _plain_text  # encode() tries it first: calling it here saves a call
 
     add = lines.add
     for key, value in records:

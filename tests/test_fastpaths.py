@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from converter import jsontags, safepickle
+from converter.jsontags import fast as jsonfast, text as jsontext
 from converter.errors import ConverterError
 
 # -- safepickle -------------------------------------------------------------------------------
@@ -146,7 +147,7 @@ json_like = st.recursive(
 def general(value, style):
     changes = collections.Counter()
     obj = jsontags.encode(value) if style == "tagged" else jsontags.plain(value, changes)
-    return jsontags._to_text(obj), changes
+    return jsontext._to_text(obj), changes
 
 
 @settings(max_examples=500, deadline=None)
@@ -177,8 +178,8 @@ def test_dumps_cycle_still_refused():
 
 def test_fast_path_is_taken_for_records():
     rec = {"key": "Omkar", "name": "Omkar Pathak", "age": 21, "pay": 40000.5, "ok": True, "x": None}
-    assert jsontags._plain_text(rec) == '{"key":"Omkar","name":"Omkar Pathak","age":21,"pay":40000.5,"ok":true,"x":null}'
-    assert jsontags._plain_text({"k": 2**53}) is None
+    assert jsonfast._plain_text(rec) == '{"key":"Omkar","name":"Omkar Pathak","age":21,"pay":40000.5,"ok":true,"x":null}'
+    assert jsonfast._plain_text({"k": 2**53}) is None
 
 
 # -- the SQLite table writer ----------------------------------------------------------------------
@@ -260,18 +261,18 @@ def test_dumps_without_the_c_encoder(monkeypatch):
     """Without json's C accelerator the general path writes every value, with the same text."""
     values = [{"key": "Omkar", "age": 21, "pay": 40000.5}, [1, None, True], "x", {"$a": 1}, {"k": 2**60}]
     expected = [jsontags.dumps(v) for v in values]
-    monkeypatch.setattr(jsontags, "_c_encode", None)
+    monkeypatch.setattr(jsonfast, "_c_encode", None)
     assert [jsontags.dumps(v) for v in values] == expected
-    assert jsontags._plain_text({"a": 1}) is None
+    assert jsonfast._plain_text({"a": 1}) is None
 
 
 # -- jsontags.plain_texts: a batch of values through one C encoder call -----------------------
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(json_like | st.just(jsontags._SPLIT) | st.just([0, jsontags._SPLIT, 1]), min_size=1, max_size=8))
+@given(st.lists(json_like | st.just(jsonfast._SPLIT) | st.just([0, jsonfast._SPLIT, 1]), min_size=1, max_size=8))
 def test_batch_texts_are_the_one_by_one_texts(values):
     texts = jsontags.plain_texts(values)
-    one_by_one = [jsontags._plain_text(v) for v in values]
+    one_by_one = [jsonfast._plain_text(v) for v in values]
     if texts is not None:  # taken only when every value is plain, and then with the same texts
         assert texts == one_by_one
     elif all(t is not None for t in one_by_one):  # refused a plain batch: only for a shared
@@ -281,10 +282,10 @@ def test_batch_texts_are_the_one_by_one_texts(values):
 
 def test_batch_refuses_what_needs_a_tag_and_takes_records():
     people = [{"key": f"k{i}", "name": "Omkar Pathak", "age": 21 + i, "pay": 40000.5, "tags": ["a"]} for i in range(50)]
-    assert jsontags.plain_texts(people) == [jsontags._plain_text(p) for p in people]
+    assert jsontags.plain_texts(people) == [jsonfast._plain_text(p) for p in people]
     shared = ["x"]
     for bad in ({"a": (1, 2)}, {"k": 2**53}, {"a": float("nan")}, {"$set": 1}, {1: "a"}, ["x\udc00"],
-                [shared, shared], jsontags._SPLIT, [0, jsontags._SPLIT, 1]):
+                [shared, shared], jsonfast._SPLIT, [0, jsonfast._SPLIT, 1]):
         if isinstance(bad, str):  # the sentinel alone is plain, and must come back whole
             assert jsontags.plain_texts(people[:2] + [bad]) in (None, [*jsontags.plain_texts(people[:2]), '"\\u0000\\u0001split"'])
             continue

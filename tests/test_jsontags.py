@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from converter import jsontags
+from converter.jsontags import encoder as jsonencode, text as jsontext
 from converter.errors import FormatError, UnsupportedValueError
 from converter.jsontags import TAG_PREFIX, decode, dumps, encode, loads, object_pairs_hook, plain
 
@@ -212,8 +213,8 @@ def test_huge_ints_ignore_the_digit_limit():
         reference = [str(n) for n in values]
     finally:
         sys.set_int_max_str_digits(old)
-    assert [jsontags._int_to_str(n) for n in values] == reference
-    assert [jsontags._str_to_int(s) for s in reference] == values
+    assert [jsontext._int_to_str(n) for n in values] == reference
+    assert [jsontext._str_to_int(s) for s in reference] == values
     # the same works with the smallest limit Python allows
     try:
         sys.set_int_max_str_digits(640)
@@ -422,7 +423,7 @@ def test_deep_text_written_by_json_module_shape():
     obj = encode(value)
     for indent in (None, 2, "\t", 0):
         separators = (",", ":") if indent is None else (",", ": ")
-        assert jsontags._to_text_iterative(obj, indent) == json.dumps(
+        assert jsontext._to_text_iterative(obj, indent) == json.dumps(
             obj, ensure_ascii=False, indent=indent, separators=separators)
 
 
@@ -573,16 +574,16 @@ def test_property_round_trip(value):
 
 @settings(max_examples=200, deadline=None)
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-                    | any_text.filter(lambda s: not jsontags._has_lone_surrogate(s)),
+                    | any_text.filter(lambda s: not jsonencode._has_lone_surrogate(s)),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text.filter(
-                        lambda s: not jsontags._has_lone_surrogate(s)), inner, max_size=4), max_leaves=20),
+                        lambda s: not jsonencode._has_lone_surrogate(s)), inner, max_size=4), max_leaves=20),
        st.sampled_from([None, 0, 1, "  "]))
 def test_property_iterative_writer_and_parser_match_json(obj, indent):
     separators = (",", ":") if indent is None else (",", ": ")
     expected = json.dumps(obj, ensure_ascii=False, indent=indent, separators=separators)
-    assert jsontags._to_text_iterative(obj, indent) == expected
+    assert jsontext._to_text_iterative(obj, indent) == expected
     for text in (expected, json.dumps(obj)):
-        value, end = jsontags._raw_decode_iterative(text, 0)
+        value, end = jsontext._raw_decode_iterative(text, 0)
         assert end == len(text)
         assert value == json.loads(text)
 
@@ -590,12 +591,13 @@ def test_property_iterative_writer_and_parser_match_json(obj, indent):
 # --- other Pythons read what this one writes --------------------------------------
 
 def _standalone_copy(tmp_path):
-    """The four modules as a tiny package that needs nothing beyond the stdlib."""
+    """These modules as a tiny package that needs nothing beyond the stdlib."""
     pkg = tmp_path / "converter"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    for name in ("errors.py", "budget.py", "jsontags.py", "jsonstream.py"):
+    for name in ("errors.py", "budget.py", "jsonstream.py"):
         shutil.copy(ROOT / "converter" / name, pkg / name)
+    shutil.copytree(ROOT / "converter" / "jsontags", pkg / "jsontags", ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
 
 
