@@ -3,9 +3,9 @@
 This is the light half of Berkeley DB support, imported whenever a file is detected: the
 magic numbers, page types and meta-page layouts, ``sniff`` (also used by dbm.py for Debian's
 ``dbm.ndbm`` ``NAME.db``), ``dump_info`` for db_dump text, and the ``berkeleydb`` and
-``db_dump`` formats. The reader, ``BerkeleyDB``, and the db_dump parser and writer are in
-``bdb_file.py``, imported only when such a file is read or written; their names are still
-reachable as attributes of this module.
+``db_dump`` formats. The page reader, ``BerkeleyDB``, is in ``bdb_file.py`` and the db_dump
+text parser and writer in ``bdb_dump.py``, each imported only when such a file is read or
+written; their names are still reachable as attributes of this module.
 
 Facts from Oracle Berkeley DB's ``db_page.h``, ``hash.h`` and ``db_upgrade.h`` (see
 /work/shared/FORMATS.md); no code was copied.
@@ -169,6 +169,7 @@ def dump_info(head: bytes) -> str | None:
 # -- registration -------------------------------------------------------------------------------
 
 _FILE = "converter.plugins.bdb_file"
+_DUMP = "converter.plugins.bdb_dump"
 
 
 def _sniff_format(head, path):
@@ -195,7 +196,7 @@ def register_formats(register):
         description="Berkeley DB db_dump text (bytevalue or print); written as text that db_load accepts",
         aliases=("db-dump", "bdb-dump"),
         extensions=(".dbdump",),
-        sniff=_sniff_dump, reader=f"{_FILE}:read_dump_format", writer=f"{_FILE}:write_dump_format", kv=True,
+        sniff=_sniff_dump, reader=f"{_DUMP}:read_dump_format", writer=f"{_DUMP}:write_dump_format", kv=True,
         stream=True, priority=10,
     ))
 
@@ -206,4 +207,8 @@ def __getattr__(name):
         raise AttributeError(name)
     import importlib
 
-    return getattr(importlib.import_module(_FILE), name)
+    for module in (_FILE, _DUMP):
+        found = importlib.import_module(module)
+        if hasattr(found, name):
+            return getattr(found, name)
+    raise AttributeError(name)

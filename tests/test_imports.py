@@ -15,7 +15,8 @@ import pytest
 EXAMPLE = Path(__file__).parent.parent / "examples" / "people.pkl"
 
 # The heavy halves of the built-in plugins and the libraries only some formats need.
-READERS = {"converter.plugins.gdbm_file", "converter.plugins.bdb_file", "converter.safepickle",
+READERS = {"converter.plugins.gdbm_file", "converter.plugins.bdb_file", "converter.plugins.bdb_dump",
+           "converter.safepickle",
            "converter.jsontags", "converter.jsonstream", "sqlite3", "importlib.metadata", "rich"}
 
 PROBE = r"""
@@ -63,7 +64,8 @@ def test_pickle_to_json_loads_only_the_pickle_and_json_halves(tmp_path):
 
 
 @pytest.mark.parametrize("fixture, module", [("gdbm/numsync.db", "converter.plugins.gdbm_file"),
-                                             ("bdb/hash.db", "converter.plugins.bdb_file")])
+                                             ("bdb/hash.db", "converter.plugins.bdb_file"),
+                                             ("bdb/dump_print.txt", "converter.plugins.bdb_dump")])
 def test_the_reader_of_a_used_format_is_loaded_when_it_is_read(tmp_path, fixture, module):
     """The lazy references resolve: the conversion works and its reader was imported for it."""
     src = Path(__file__).parent / "fixtures" / fixture
