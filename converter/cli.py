@@ -149,6 +149,7 @@ class _DefaultToConvert(TyperGroup):
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "--install-completion", "--show-completion"):
             _no_such_command(args)
+            _no_such_top_option(args[0], self.get_command(ctx, "convert"))
             args = ["convert", *args]
         return super().parse_args(ctx, args)
 
@@ -168,6 +169,32 @@ def _no_such_command(args):
         from typer._click.exceptions import UsageError
 
         raise UsageError(f"no such command or file {word!r}; did you mean {close[0]!r}?")
+
+
+_TOP_OPTIONS = ("--version", "--install-completion", "--show-completion", "--help")
+
+
+def _no_such_top_option(word, command):
+    """``convert --versoin``: an option of ``convert`` itself, not of the conversion, misspelt.
+
+    Without this the word reaches the conversion's options, whose closest match (``--verify``)
+    is the wrong suggestion. A word closer to a conversion option is left to that command.
+    """
+    if not word.startswith("--") or "=" in word:
+        return
+    import difflib
+
+    def best(names):
+        return max((difflib.SequenceMatcher(None, word, n).ratio(), n) for n in names)
+
+    own = [o for p in command.params for o in (*p.opts, *p.secondary_opts) if o.startswith("--")]
+    if word in own:
+        return
+    score, name = best(_TOP_OPTIONS)
+    if score >= 0.75 and score > best(own)[0]:
+        from typer._click.exceptions import UsageError
+
+        raise UsageError(f"no such option: {word} (did you mean {name}?)")
 
 
 app = typer.Typer(
@@ -486,8 +513,10 @@ def identify_cmd(
                 raise
             failed = True
             reports.append({"path": str(path), "error": f"{type(exc).__name__}: {exc}"})
-            err.print(f"convert: error: {_clean(path)}: {_clean(_policy_text(exc) or f'{type(exc).__name__}: {exc}')}",
-                      markup=False)
+            text = _policy_text(exc) or f"{type(exc).__name__}: {exc}"
+            if not text.startswith(f"{path}:"):  # the policy names the file an OSError names
+                text = f"{path}: {text}"
+            err.print(f"convert: error: {_clean(text)}", markup=False)
             continue
         if not as_json:
             r = reports[-1]
@@ -751,4 +780,6 @@ def main():
             if not isinstance(sys.stdout, _Closed):
                 sys.stdout.flush()  # here, not at exit, so that a failure is worded like the rest
     except OSError as exc:  # printing a listing into `| head`, or onto a full disk
+        if "--debug" in sys.argv[1:]:
+            raise  # any OSError let through for its traceback is not (only) standard output's
         sys.exit(_policy_code(exc, "standard output: "))

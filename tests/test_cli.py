@@ -217,6 +217,11 @@ def test_version_and_did_you_mean(tmp_path):
     assert r.returncode == 0 and r.stdout.startswith("converter-toolkit ")
     r = cli("fromats")
     assert r.returncode == 2 and "did you mean 'formats'" in r.stderr
+    # a misspelt option of the tool itself is not matched against the conversion's options
+    r = cli("--versoin")
+    assert r.returncode == 2 and "did you mean --version?" in r.stderr and "--verify" not in r.stderr
+    r = cli("--verfy", "a.pkl", "b.json")  # ... while one closer to a conversion option still is
+    assert r.returncode == 2 and "--verify" in r.stderr and "--version" not in r.stderr
     (tmp_path / "a.pkl").write_bytes(pickle.dumps({"k": 1}))
     r = cli("a.pkl", "out.x", "--to", "jsno")
     assert r.returncode == 2 and "did you mean 'json'" in r.stderr
