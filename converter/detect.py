@@ -3,6 +3,7 @@ then the file extension. An input that matches nothing is an error listing what 
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -86,15 +87,25 @@ def _names_itself(fmt, path: Path) -> bool:
 def _check_exists(path: Path, formats) -> None:
     """A name that is no file, no base name of a multi-file store (``store`` for store.dat and
     store.dir) and no member of one whose other files exist, is "no such file" whatever its
-    extension says."""
-    if str(path) == "-" or os.path.lexists(path) or _exists(path):
+    extension says; a symbolic link that leads nowhere says so."""
+    if str(path) == "-" or _exists(path):
         return
     for fmt in formats:
         try:
-            if any(os.path.lexists(p) for p in fmt.parts(path)):
+            if any(p != path and os.path.lexists(p) for p in fmt.parts(path)):
                 return
         except Exception:  # a plugin's files() must not break detection
             pass
+    if os.path.islink(path):
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise DetectionError(f"{path}: symbolic link loop") from None
+            if exc.errno == errno.ENOENT:
+                raise DetectionError(f"{path}: broken symbolic link (to {os.readlink(path)!r}, which does not exist)") from None
+    if os.path.lexists(path):
+        return  # there but not reachable (a directory without search permission ...): the reader says why
     raise DetectionError(f"{path}: no such file")
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .budget import BudgetError, naming
-from .detect import detect_input, sniff
-from .errors import DetectionError
+from .detect import _check_exists, detect_input, sniff
 from .options import Options
 from .registry import get_registry
 
@@ -15,8 +14,7 @@ def identify(path, registry=None) -> dict:
     """{'path', 'format', 'reason', 'details', 'also'} for ``path``; raises DetectionError."""
     registry = registry or get_registry()
     path = Path(path)
-    if not path.exists() and not any(path.parent.glob(path.name + ".*")):
-        raise DetectionError(f"{path}: no such file")
+    _check_exists(path, list(registry))
     found = sniff(path, registry)
     if found:
         fmt, reason = found[0]

@@ -278,6 +278,26 @@ def test_a_missing_input_is_no_such_file_whatever_its_extension(tmp_path):
     assert r.returncode == 1 and "needs both" in r.stderr
 
 
+def test_a_link_that_leads_nowhere_says_so_in_convert_identify_and_verify(tmp_path):
+    (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "a.pkl").symlink_to("b.pkl")
+    (tmp_path / "b.pkl").symlink_to("a.pkl")
+    (tmp_path / "gone.pkl").symlink_to("moved.pkl")
+    for name, says in (("loop", "symbolic link loop"), ("a.pkl", "symbolic link loop"),
+                       ("gone.pkl", "broken symbolic link (to 'moved.pkl', which does not exist)")):
+        for args in ((tmp_path / name, tmp_path / "x.json"), ("identify", tmp_path / name),
+                     ("verify", tmp_path / name, EXAMPLE)):
+            r = run(*args)
+            assert r.returncode == 1 and r.stderr.strip() == f"convert: error: {tmp_path / name}: {says}", (args, r.stderr)
+    assert not (tmp_path / "x.json").exists()
+    # identify names a file the system cannot find once, also where companions made it look like a store
+    (tmp_path / "c.pkl.db").touch()
+    r = run("identify", tmp_path / "c.pkl")
+    assert r.returncode == 1 and r.stderr.count(str(tmp_path / "c.pkl")) == 1, r.stderr
+    r = run("identify", tmp_path / "c.pkl", "--debug")  # the traceback, not a claim about standard output
+    assert r.returncode == 1 and "FileNotFoundError" in r.stderr and "standard output" not in r.stderr, r.stderr
+
+
 def test_a_misspelt_codec_is_a_usage_error_even_where_no_codec_is_needed(tmp_path):
     (tmp_path / "exists.json").write_text("{}")
     for args in ((EXAMPLE, tmp_path / "o.json", "--key-codec", "utf"),
