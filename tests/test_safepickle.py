@@ -228,6 +228,7 @@ def test_python2_string_that_is_not_utf8():
     msg = str(err.value)
     assert "py2_latin1.pkl" in msg and "pickle #1" in msg
     assert "--py2-strings latin1" in msg and "--py2-strings bytes" in msg and "\\xe9t\\xe9" in msg
+    assert ", record 'name': Python 2 string" in msg  # the record of a pickled dict is named
     with pytest.raises(FormatError, match="--py2-strings latin1"):
         list(sp.iter_pickles(io.BytesIO(data), name="py2_latin1.pkl", trust=True))
     assert list(sp.iter_pickles(io.BytesIO(data), py2_strings="latin1")) == [{"name": "\xe9t\xe9"}] * 3
@@ -792,6 +793,15 @@ def test_non_utf8_python2_str_given_to_a_constructor_names_the_string():
         sp.loads(data, what="rec")
     with pytest.raises(FormatError, match="corrupt pickle"):  # '±1' is no number either way
         sp.loads(data, what="rec", py2_strings="latin1")
+
+
+def test_a_non_utf8_python2_str_deep_in_a_record_names_the_record_and_outside_a_dict_none():
+    nested = b"(dp0\nS'ok'\np1\nI1\nsS'deep'\np2\n(lp3\nI1\na(S'\\xe9'\ntp4\nas."
+    with pytest.raises(FormatError, match=r", record 'deep': Python 2 string b'\\xe9' is not UTF-8"):
+        sp.loads(nested, what="p.pkl")
+    with pytest.raises(FormatError) as err:
+        sp.loads(b"(lp0\nS'\\xe9'\na.", what="p.pkl")
+    assert "record" not in str(err.value) and "is not UTF-8" in str(err.value)
 
 
 def test_allow_accepts_any_iterable():

@@ -156,19 +156,55 @@ def _unpickle(data, info: _ScanInfo, policy: _Policy, what: str, base: int = 0):
         raise FormatError(f"{label}: corrupt pickle ({type(exc).__name__}: {exc})") from None
     finally:
         _CURRENT.reset(token)
-    _check_py2_strings(load, label)
+    _check_py2_strings(load, label, obj)
     if info.big:
         _check_after_load(obj, info.end, label)
     return obj
 
 
-def _check_py2_strings(load: _Load, label: str) -> None:
-    """Refuse the load if a Python 2 str was not UTF-8 (other than a datetime state)."""
+_SEARCH_LIMIT = 1_000_000  # containers and strings looked at to name the record; past it, none is named
+
+
+def _record_holding(obj, text: str):
+    """The first key of the dict ``obj`` whose key or value holds the string ``text``, else None."""
+    if not isinstance(obj, dict):
+        return None
+    budget = _SEARCH_LIMIT
+    for key, value in obj.items():
+        stack = [key, value]
+        while stack:
+            budget -= 1
+            if budget < 0:
+                return None
+            item = stack.pop()
+            if type(item) is str:
+                if item == text:
+                    return key
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, (list, tuple, set, frozenset)):
+                stack.extend(item)
+    return None
+
+
+def _shown_key(key) -> str:
+    shown = repr(key)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _check_py2_strings(load: _Load, label: str, obj=None) -> None:
+    """Refuse the load if a Python 2 str was not UTF-8 (other than a datetime state).
+
+    ``obj``, the loaded object: of a dict (a pickle of records), the message names the record.
+    """
     if not load.bad:
         return
     for raw, count in load.bad.items():
         if count > load.consumed[raw]:
             shown = raw if len(raw) <= 40 else raw[:40] + b"..."
+            key = _record_holding(obj, raw.decode("utf-8", "surrogateescape"))
+            where = "" if key is None else f", record {_shown_key(key)}"
             raise FormatError(
-                f"{label}: Python 2 string {shown!r} is not UTF-8; use --py2-strings latin1 "
+                f"{label}{where}: Python 2 string {shown!r} is not UTF-8; use --py2-strings latin1 "
                 f"to read such strings as latin-1, or --py2-strings bytes to keep them as bytes")
