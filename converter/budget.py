@@ -207,11 +207,14 @@ def check_int_digits(n: int, what: str = "") -> None:
         raise refuse(what, f"an integer of about {int(n.bit_length() * 0.30103):,} digits", "digits", limit)
 
 
-def check_digit_text(length: int, what: str = "") -> None:
-    """Refuse decimal text of ``length`` digits past ``digits`` (before int() of it)."""
+def check_digit_text(length: int, what: str = "", *, cut: bool = False) -> None:
+    """Refuse decimal text of ``length`` digits past ``digits`` (before int() of it).
+
+    ``cut``: the text is the part of a number read so far, so its length is a lower bound.
+    """
     limit = active().digits
     if limit is not None and length > limit + 1:  # a sign
-        raise refuse(what, f"an integer of {length:,} digits", "digits", limit)
+        raise refuse(what, f"an integer of {'more than ' if cut else ''}{length:,} digits", "digits", limit)
 
 
 _HASH_NESTS = (tuple, frozenset)

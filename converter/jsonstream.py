@@ -48,6 +48,7 @@ import json
 import re
 from typing import Iterator
 
+from converter.budget import BudgetError, check_digit_text
 from converter.errors import FormatError
 from converter.jsontags.text import _LONE_SURROGATE_CHAR, _problem, _raw_decode, _short
 
@@ -180,6 +181,11 @@ class _Reader:
                 if unterminated or exc.pos >= len(self.buf.rstrip(" \t\r\n")):
                     raise self.error(f"file ends inside a JSON value, truncated? ({_problem(exc)})", exc.pos) from None
                 raise self.error(_problem(exc), exc.pos) from None
+            except BudgetError:
+                digits = len(self.buf) - len(self.buf.rstrip("0123456789"))
+                if digits and not self.eof:  # a number cut by the buffer end: only a part was counted
+                    check_digit_text(digits, cut=True)
+                raise
             except FormatError as exc:
                 pos = getattr(exc, "pos", None)
                 if pos is None:  # NaN or a duplicate key: json does not say where

@@ -9,6 +9,7 @@ exit 0 or 1, and on 1 exactly one error line that names the file, no traceback, 
 from __future__ import annotations
 
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -234,6 +235,13 @@ def test_big_ints_are_refused_past_the_digit_budget(tmp_path):
     text = tmp_path / "bigint.json"
     text.write_text('{"k": 1' + "0" * 5_000_000 + "}")
     refused(text, tmp_path, "out.pkl", words=("digits=",))
+    # read in pieces, the number is refused before all of it is read: the count says "more than"
+    r = cli(text, tmp_path / "out" / "out.pkl")
+    counted = re.search(r"an integer of (more than )?([\d,]+) digits", r.stderr)
+    assert counted and counted[1] and 100_000 < int(counted[2].replace(",", "")) < 5_000_001, r.stderr
+    exact = tmp_path / "exact.json"
+    exact.write_text('{"k": 1' + "0" * 100_001 + "}")  # within one piece: the exact count
+    assert "an integer of 100,002 digits, past" in cli(exact, tmp_path / "out" / "out.pkl").stderr
     lines = tmp_path / "bigint.jsonl"
     lines.write_text('{"key": 1, "value": {"$int": "1' + "0" * 5_000_000 + '"}}\n')
     refused(lines, tmp_path, "out.pkl", words=("digits=",))
