@@ -15,6 +15,11 @@ still means stop) and ``ConverterError`` (the errors a plugin is asked to raise,
 records are (key, value) tuples, a sniff's answer a str or None, describe's a dict, a codec's
 encoding bytes.
 
+Time: a sniff that runs past ``SNIFF_SECONDS`` (it sees the first bytes of a file only), or a
+plugin's import and registration past ``LOAD_SECONDS``, is stopped and counts as a failure of
+that role, so a plugin caught in a loop cannot hang every command (``time_limit``; Python code
+only, in the main thread: a call stuck inside C is not stopped).
+
 ``plugin_stdout()``: Python-level stdout points at stderr while plugin modules import and
 register, so a stray ``print`` cannot land in data written to stdout (``pipeline`` does the
 same for a whole conversion to ``-``, see ``fileio.data_stdout``).
@@ -24,7 +29,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
+import signal
 import sys
+import threading
 import warnings
 
 from .errors import ConverterError, PluginError
@@ -33,6 +41,59 @@ _warned: set = set()  # (plugin, format, role): each warned about once per proce
 
 # a writer's OSError that the system caused is worded by the CLI's policy (the disk is full...)
 _SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+SNIFF_SECONDS = 2.0
+LOAD_SECONDS = 20.0
+
+
+_GRACE = 2.0  # seconds of PluginTimeout raised again every 0.1 s before the process gives up
+
+
+class PluginTimeout(BaseException):
+    """Raised into plugin code that ran past its time (a BaseException: ``except Exception`` in
+    the plugin does not swallow it)."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"did not finish within {seconds:g} s, and was stopped")
+        self.seconds = seconds
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, who: str = "plugin code", off: str = ""):
+    """Raise ``PluginTimeout`` inside the block once it has run ``seconds``.
+
+    Raised again every 0.1 s; plugin code that swallows it for ``_GRACE`` seconds more cannot
+    be stopped in this process, which then ends with one line naming ``who`` and exit status 1
+    (nothing is written yet while plugins load and sniff; a migrate worker's store fails alone).
+    Only in the main thread (signals), and only where no other interval timer is running;
+    ``None``: no limit.
+    """
+    if seconds is None or threading.current_thread() is not threading.main_thread() or signal.getitimer(signal.ITIMER_REAL)[0]:
+        yield
+        return
+    repeats = 0
+
+    def expired(signum, frame):
+        nonlocal repeats
+        repeats += 1
+        if repeats > _GRACE * 10:
+            hint = f" (CONVERTER_DISABLE_PLUGINS={off} turns it off)" if off else ""
+            try:
+                sys.__stderr__.write(f"convert: error: {who} did not finish within {seconds:g} s and would not "
+                                     f"stop; exiting{hint}\n")
+                sys.__stderr__.flush()
+            finally:
+                os._exit(1)
+        raise PluginTimeout(seconds)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.1)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def who(plugin: str, distribution: str = "") -> str:
@@ -89,9 +150,14 @@ def guard_codec(codec, distribution: str = "") -> None:
 def _sniff(fmt, fn):
     def sniff(head, path):
         try:
-            reason = fn(head, path)
+            with time_limit(SNIFF_SECONDS, f"the {fmt.name} sniff of {who(fmt.plugin, fmt.distribution)}",
+                            fmt.distribution or fmt.plugin):
+                reason = fn(head, path)
         except KeyboardInterrupt:
             raise
+        except PluginTimeout as exc:
+            warn_once(fmt.plugin, fmt.distribution, fmt.name, "sniff", str(exc))
+            return None
         except BaseException as exc:  # noqa: BLE001 - a plugin's sniff must not stop detection
             warn_once(fmt.plugin, fmt.distribution, fmt.name, "sniff", f"failed: {_what(exc)}")
             return None

@@ -260,7 +260,7 @@ class Registry:
 
     def _load(self, info, impls) -> None:
         """Call one plugin's hooks and add what it registered, all of it or (on a failure) none."""
-        from .guard import plugin_stdout
+        from .guard import LOAD_SECONDS, PluginTimeout, plugin_stdout, time_limit
         from .plugin_manager import fail
 
         staged: list = []
@@ -269,7 +269,8 @@ class Registry:
             for hook, impl in impls:
                 def register(item, hook=hook):
                     staged.append((hook, item))
-                with plugin_stdout():
+                with plugin_stdout(), time_limit(None if info.builtin else LOAD_SECONDS,
+                                                 f"the {hook} hook of plugin {info.name!r}", info.distribution or info.name):
                     impl.function(*[register for _ in impl.argnames])
             hook = "its registration"
             names, codecs = dict(self._names), dict(self.codecs)
@@ -287,7 +288,8 @@ class Registry:
         except BaseException as exc:  # noqa: BLE001 - SystemExit and the like, too: the plugin's failure
             if info.builtin or isinstance(exc, KeyboardInterrupt):
                 raise
-            what = str(exc) if isinstance(exc, PluginError) else f"failed in {hook}: {type(exc).__name__}: {exc}"
+            what = (str(exc) if isinstance(exc, PluginError) else f"{exc} in {hook}" if isinstance(exc, PluginTimeout)
+                    else f"failed in {hook}: {type(exc).__name__}: {exc}")
             fail(info, what)
             return
         items = [item for _, item in staged]

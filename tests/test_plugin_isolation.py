@@ -396,3 +396,67 @@ def test_migrate_in_workers_warns_once_per_plugin(site, tmp_path):
     assert r.returncode == 0, r.stderr
     assert [l for l in r.stderr.splitlines() if "conv-raises" in l] and len(
         [l for l in r.stderr.splitlines() if "conv-raises" in l]) == 1, r.stderr
+
+
+HANGING = {
+    "conv-spin": ("""
+        import time
+        from converter import Format, hookimpl
+        def spin(head, path):  # a sniff caught in a loop
+            while True:
+                pass
+        def stubborn(head, path):  # one that swallows every exception, and sleeps in C
+            while True:
+                try:
+                    time.sleep(1)
+                except BaseException:
+                    pass
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="spin", sniff=spin, reader=lambda p, o: iter([("spun", 1)])))
+            register(Format(name="stubborn", sniff=stubborn, reader=lambda p, o: iter([("stub", 1)])))
+    """, "spin"),
+    "conv-hangimport": ("while True:\n    pass\n", "hangimport"),
+    "conv-hanghook": ("""
+        from converter import hookimpl
+        @hookimpl
+        def register_codecs(register):
+            while True:
+                pass
+    """, "hanghook"),
+}
+
+
+def test_plugin_code_that_never_returns_is_stopped_and_named_and_builtins_convert(tmp_path):
+    """A sniff in a loop is stopped after guard.SNIFF_SECONDS, an import or a hook after
+    guard.LOAD_SECONDS (set to 1 s here by a sitecustomize, to keep the test short)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    for dist, (source, ep) in HANGING.items():
+        module = dist.replace("-", "_")
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        info = site / f"{module}-2.5.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 2.5\n")
+        (info / "entry_points.txt").write_text(f"[converter]\n{ep} = {module}\n")
+    (site / "sitecustomize.py").write_text("import converter.guard\nconverter.guard.LOAD_SECONDS = 1.0\n")
+    (tmp_path / "x.pkl").write_bytes(pickle.dumps({"a": 1}))
+    r = cli(site, "x.pkl", "x.json", cwd=tmp_path, CONVERTER_DISABLE_PLUGINS="conv-spin")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": 1}
+    warnings = [l for l in r.stderr.splitlines() if l.startswith("convert: warning:")]
+    assert len(warnings) == 2, warnings
+    for dist, what in [("conv-hangimport", "did not finish within 1 s, and was stopped while importing"),
+                       ("conv-hanghook", "did not finish within 1 s, and was stopped in register_codecs")]:
+        mine = [w for w in warnings if f"({dist} 2.5)" in w]
+        assert len(mine) == 1 and what in mine[0], warnings
+    # a sniff in a loop is stopped and ignored; one that swallows even that ends the process
+    (tmp_path / "odd.bin").write_bytes(b"\x00\x01 no format's magic")
+    r = cli(site, "identify", "odd.bin", cwd=tmp_path, CONVERTER_LOAD_PLUGINS="conv-spin")
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        "convert: warning: the spin sniff of plugin 'spin' (conv-spin) did not finish within 2 s, and was stopped; "
+        "it is ignored (CONVERTER_DISABLE_PLUGINS=conv-spin turns the plugin off)",
+        "convert: error: the stubborn sniff of plugin 'spin' (conv-spin) did not finish within 2 s and would not "
+        "stop; exiting (CONVERTER_DISABLE_PLUGINS=conv-spin turns it off)"], r.stderr
+    r = cli(site, "x.pkl", "y.json", cwd=tmp_path, CONVERTER_LOAD_PLUGINS="conv-spin", CONVERTER_DISABLE_PLUGINS="conv-spin")
+    assert r.returncode == 0 and (tmp_path / "y.json").exists(), r.stderr  # and the hint works
