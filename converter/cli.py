@@ -617,15 +617,20 @@ def migrate_cmd(
     key_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", autocompletion=_complete_codecs, help=f"codec of dbm keys: {_CODECS}")] = None,
     value_codec: Annotated[Optional[str], typer.Option(metavar="CODEC", autocompletion=_complete_codecs, help="codec of dbm values")] = None,
     py2_strings: Annotated[str, typer.Option(metavar="MODE", autocompletion=_completer("utf8", "latin1", "bytes"), help="Python 2 byte strings: utf8, latin1, bytes")] = "utf8",
+    allow: Annotated[Optional[list[str]], typer.Option(metavar="MODULE.NAME", help="allow one more global in pickles (repeatable)")] = None,
+    trust: Annotated[bool, typer.Option("--trust", help="unpickle with the full unpickler: RUNS CODE from the inputs")] = False,
     budget: Annotated[Optional[str], typer.Option(metavar="LIMITS", help="raise resource limits for trusted inputs (see README)")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display or summary table")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display or summary table (errors are still printed)")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ):
     if jobs is not None and jobs < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--jobs")
     options = _run(lambda: Options(key_codec=key_codec, value_codec=value_codec, py2_strings=py2_strings,
-                                   budget=_budget_option(budget)), debug)
-    from .migration import MigrationError, migrate, succeeded
+                                   allow=tuple(allow or ()), trust=trust, budget=_budget_option(budget)), debug)
+    from .migration import REPORT_NAME, MigrationError, migrate, succeeded
+
+    if trust and not quiet:
+        err.print("warning: --trust unpickles with the full unpickler, which runs any code in the inputs", markup=False)
 
     def work(on_event=None):
         try:
@@ -636,8 +641,12 @@ def migrate_cmd(
         except KeyboardInterrupt:
             if debug:
                 raise
-            err.print(f"convert: interrupted; finished stores are in {_clean(Path(dest) / 'migration-report.json')}, "
-                      f"and a rerun resumes; nothing is half-written", markup=False)
+            report_path = Path(dest) / REPORT_NAME
+            if dry_run or not report_path.exists():
+                err.print("convert: interrupted while planning; nothing was written", markup=False)
+            else:
+                err.print(f"convert: interrupted; finished stores are in {_clean(report_path)}, "
+                          f"and a rerun resumes; nothing is half-written", markup=False)
             raise typer.Exit(130) from None
 
     if quiet or dry_run or not err.is_terminal:
@@ -647,9 +656,10 @@ def migrate_cmd(
             report = _run(lambda: work(on_event), debug)
     if dry_run:
         _print_plan(report)
+        if report["unreadable"] or any(p["action"] == "refuse" for p in report["plan"]):
+            raise typer.Exit(1)  # what the real run would fail on
         return
-    if not quiet:
-        _print_migration(report)
+    _print_migration(report, quiet=quiet)
     if not succeeded(report):
         raise typer.Exit(1)
 
@@ -665,7 +675,7 @@ def _migrate_progress():
 
         def on_event(kind, data):
             if kind == "plan":
-                bar.update(task, total=sum(1 for p in data["plan"] if p["action"] == "convert"))
+                bar.update(task, total=sum(1 for p in data["plan"] if p["action"] != "skip"))
             elif kind == "done":
                 bar.update(task, advance=1, records=bar.tasks[0].fields["records"] + (data.get("records") or 0))
 
@@ -675,7 +685,10 @@ def _migrate_progress():
 def _print_plan(report):
     for p in report["plan"]:
         if p["action"] == "convert":
-            out.print(_clean(f"convert  {p['store']} ({p['format']}) -> {p['output']}"), markup=False)
+            why = "" if p.get("why", "new") == "new" else f"  ({p['why']})"
+            out.print(_clean(f"convert  {p['store']} ({p['format']}) -> {p['output']}{why}"), markup=False)
+        elif p["action"] == "refuse":
+            out.print(_clean(f"refuse   {p['store']} ({p['format']}) -> {p['output']}: {p['why']}"), markup=False)
         else:
             out.print(_clean(f"skip     {p['store']}: {p['why']}"), markup=False)
     for d in report["not_data"]:
@@ -683,30 +696,35 @@ def _print_plan(report):
     for d in report["unreadable"]:
         out.print(_clean(f"unreadable {d['path']}: {d['error']}"), markup=False)
     s = report["summary"]
-    err.print(f"dry run: {s['converted']} store(s) to convert, {s['up_to_date']} up to date, {s['not_data']} file(s) "
-              f"not data, {s['unreadable']} unreadable; nothing was written", markup=False)
+    refused = sum(1 for p in report["plan"] if p["action"] == "refuse")
+    err.print(f"dry run: {s['converted']} store(s) to convert, {s['up_to_date']} up to date, "
+              + (f"{refused} refused, " if refused else "")
+              + f"{s['not_data']} file(s) not data, {s['unreadable']} unreadable; nothing was written", markup=False)
 
 
-def _print_migration(report, limit=40):
-    from rich.table import Table
-
+def _print_migration(report, limit=40, quiet=False):
+    """The summary table, a line per failure, the totals; with ``quiet``, the failures only."""
     stores = report["stores"]
     failed = [e for e in stores if e["status"] != "ok"]
-    shown = stores if len(stores) <= limit else failed[:limit]
-    table = Table(title=f"migration of {_clean(report['source'])}", show_lines=False)
-    for col, just in (("store", "left"), ("format", "left"), ("records", "right"), ("verify", "left"),
-                      ("seconds", "right"), ("result", "left")):
-        table.add_column(col, justify=just, overflow="fold")
-    for e in shown:
-        result = "ok" if e["status"] == "ok" else "FAILED (below)"
-        table.add_row(_clean(e["store"]), e["format"], "-" if e["records"] is None else f"{e['records']:,}",
-                      e["verify"] or "-", "-" if e["seconds"] is None else f"{e['seconds']:.2f}", result)
+    shown = [] if quiet else stores if len(stores) <= limit else failed[:limit]
     if shown:
+        from rich.table import Table
+
+        table = Table(title=f"migration of {_clean(report['source'])}", show_lines=False)
+        for col, just in (("store", "left"), ("format", "left"), ("records", "right"), ("verify", "left"),
+                          ("seconds", "right"), ("result", "left")):
+            table.add_column(col, justify=just, overflow="fold")
+        for e in shown:
+            result = "ok" if e["status"] == "ok" else "FAILED (below)"
+            table.add_row(_clean(e["store"]), e["format"], "-" if e["records"] is None else f"{e['records']:,}",
+                          e["verify"] or "-", "-" if e["seconds"] is None else f"{e['seconds']:.2f}", result)
         err.rich.print(table)
     for e in failed:
         err.print(f"convert: error: {_clean(e['error'] or e['status'])}", markup=False)
     for d in report["unreadable"]:
         err.print(f"convert: error: {_clean(d['error'])}", markup=False)
+    if quiet:
+        return
     s = report["summary"]
     err.print(f"{s['ok']} of {s['stores']} store(s) ok ({s['converted']} converted this run, {s['up_to_date']} up to "
               f"date), {s['failed']} failed, {s['unreadable']} unreadable, {s['not_data']} file(s) not data, "

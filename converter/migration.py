@@ -19,6 +19,7 @@ output is still there.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -93,11 +94,14 @@ def run_task(task: dict) -> dict:
                 lines = describe_differences(comparison, task["main"], output, format_a=result.source_format,
                                              format_b=result.sink_format, options=opts)
                 out["verify"] = "different"
-                out["error"] = f"verification failed: {output} does not hold the same records: " + "; ".join(line.strip() for line in lines[1:4])
+                out["error"] = (f"verification failed: {output} does not hold the same records (it is kept for "
+                                f"inspection; a rerun converts the store again): "
+                                + "; ".join(line.strip() for line in lines[1:4]))
         else:
             out["verify"] = "skipped"
-    except ChoiceNeededError as exc:  # migrate has no --table: say what to run instead
-        out["error"] = f"{exc}, which migrate has not: convert each with `convert {task['main']} OUTPUT {exc.option} NAME`"
+    except ChoiceNeededError as exc:  # migrate has no --table or --database: say what to run instead
+        out["error"] = (f"{exc}; migrate cannot choose for you: convert each with "
+                        f"`convert {task['main']} OUTPUT {exc.option} NAME`")
     except ConverterError as exc:
         out["error"] = str(exc)
     except (OSError, MemoryError, RecursionError) as exc:
@@ -145,6 +149,100 @@ def _same_source(old: list, new: list) -> bool:
     return all(all(o.get(k) == n.get(k) for k in keys) for o, n in zip(old, new))
 
 
+def _settings(passed: dict) -> dict:
+    """The options that shape a store's output, as the report keeps them (JSON values)."""
+    def plain(v):
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        if isinstance(v, (tuple, list, set, frozenset)):
+            return sorted(map(str, v)) if isinstance(v, (set, frozenset)) else [plain(x) for x in v]
+        return repr(v)  # a Budget: its dataclass repr names every limit
+    return {k: plain(v) for k, v in sorted(passed.items())}
+
+
+def _redo(old, force, out_rel, fp, outputs, verify, settings) -> str | None:
+    """Why a store is converted again this run (None: its earlier entry is up to date)."""
+    if force:
+        return "--force"
+    if not old:
+        return "new"
+    if old.get("status") != "ok":
+        return "failed before" if old.get("status") == "failed" else "not finished before"
+    if old.get("output") != out_rel:
+        return "its output name changed"
+    if not _same_source(old.get("sources", []), fp):
+        return "its source files changed"
+    if not all(o.exists() for o in outputs):
+        return "its output is gone"
+    if verify and old.get("verify") != "equal":
+        return "not verified before"
+    # an entry from before settings were recorded was made with the defaults
+    before = old.get("settings")
+    if before is None:
+        before = _settings({k: getattr(Options(), k) for k in _PASSED_OPTIONS})
+    if before != settings:
+        return "the options changed (codecs, --py2-strings, --budget, ...)"
+    return None
+
+
+# -- names that are not UTF-8 ------------------------------------------------------------------
+# A file name of bytes that are not UTF-8 is a str with lone surrogates here (surrogateescape),
+# which strict JSON readers refuse. The report writes such a str as text with \xNN escapes and,
+# for the names a rerun must match exactly, the name's bytes in hex beside it ("store_hex").
+
+_EXACT_NAMES = ("store", "output", "path")
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _portable(value):
+    """``value`` with every str that is not UTF-8 shown with backslash escapes (JSON any reader takes)."""
+    if isinstance(value, str):
+        if _utf8(value):
+            return value
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate no file name holds
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            out[k] = _portable(v)
+            if k in _EXACT_NAMES and isinstance(v, str) and not _utf8(v):
+                with contextlib.suppress(UnicodeEncodeError):
+                    out[f"{k}_hex"] = v.encode("utf-8", "surrogateescape").hex()
+        return out
+    if isinstance(value, list):
+        return [_portable(v) for v in value]
+    return value
+
+
+def _dumps(value, **kw) -> str:
+    text = json.dumps(value, ensure_ascii=True, **kw)
+    return json.dumps(_portable(value), ensure_ascii=True, **kw) if "\\udc" in text else text
+
+
+def _exact(entry):
+    """An entry as read back: each name given in hex is the name again."""
+    if isinstance(entry, dict):
+        for k in _EXACT_NAMES:
+            raw = entry.pop(f"{k}_hex", None)
+            if isinstance(raw, str):
+                try:
+                    entry[k] = bytes.fromhex(raw).decode("utf-8", "surrogateescape")
+                except ValueError:
+                    pass
+        for source in entry.get("sources") or ():
+            _exact(source)
+    return entry
+
+
 def read_report(dest) -> dict | None:
     """The report of an earlier run into ``dest`` with its journal replayed (what a killed run
     finished after the report was last rewritten), or None (missing or unreadable: start afresh)."""
@@ -156,12 +254,13 @@ def read_report(dest) -> dict | None:
         return None
     if not (isinstance(report, dict) and report.get("version") == REPORT_VERSION):
         return None
+    report["stores"] = [_exact(e) for e in report.get("stores", []) if isinstance(e, dict)]
     try:
         with open(dest / JOURNAL_NAME, encoding="utf-8") as f:
             lines = f.read().splitlines()
     except OSError:
         return report
-    stores = {e.get("store"): e for e in report.get("stores", []) if isinstance(e, dict)}
+    stores = {e.get("store"): e for e in report["stores"]}
     in_progress = list(report.get("in_progress", []))
     for line in lines:
         try:
@@ -171,7 +270,7 @@ def read_report(dest) -> dict | None:
         if isinstance(event.get("start"), list):
             in_progress.extend(i for i in event["start"] if i not in in_progress)
         elif isinstance(event.get("done"), dict) and "store" in event["done"]:
-            stores[event["done"]["store"]] = event["done"]
+            stores[event["done"]["store"]] = _exact(event["done"])
             if event["done"]["store"] in in_progress:
                 in_progress.remove(event["done"]["store"])
     report["stores"] = [stores[k] for k in sorted(stores, key=str)]
@@ -200,7 +299,7 @@ class _Report:
 
     def set(self, entry: dict) -> None:
         self.entries[entry["store"]] = entry
-        self._texts[entry["store"]] = json.dumps(entry, ensure_ascii=True)
+        self._texts[entry["store"]] = _dumps(entry)
 
     def document(self) -> dict:
         return {**self.head, "in_progress": list(self.in_progress),
@@ -208,13 +307,18 @@ class _Report:
 
     def write(self) -> None:
         t = time.perf_counter()
-        head = json.dumps({**self.head, "in_progress": list(self.in_progress)}, ensure_ascii=True, indent=1)
+        head = _dumps({**self.head, "in_progress": list(self.in_progress)}, indent=1)
         stores = ",\n  ".join(self._texts[k] for k in sorted(self._texts))
         text = head[:-2] + ',\n "stores": [\n  ' + stores + "\n ]\n}\n"
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, self.path)
+        except OSError as exc:  # named after the report, not its temporary file
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
         if self._fd is None:
             self._fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.ftruncate(self._fd, 0)  # all it held is in the report now (replaying it twice is harmless)
@@ -224,7 +328,7 @@ class _Report:
     def log(self, event: dict) -> None:
         """One line in the journal (one write call), then the report if it is due."""
         t = time.perf_counter()
-        os.write(self._fd, (json.dumps(event, ensure_ascii=True) + "\n").encode("ascii"))
+        os.write(self._fd, (_dumps(event) + "\n").encode("ascii"))
         self.seconds += time.perf_counter() - t
         if time.monotonic() - self._written >= self.INTERVAL:
             self.write()
@@ -271,8 +375,9 @@ def migrate(src, dest, *, to: str = "sqlite", jobs: int | None = None, verify: b
     if dest_path.exists() and not dest_path.is_dir():
         raise MigrationError(f"{dest}: not a directory")
     sink = registry.format(to)
-    if sink.writer is None:
-        raise MigrationError(f"format {sink.name} cannot be written")
+    missing = sink.missing_for_writing()
+    if missing:  # refused before planning, not once per store
+        raise MigrationError(f"--to {sink.name}: this Python ({sys.executable}) cannot write it: {missing}")
     from .pipeline import check_codec_names
 
     check_codec_names(options, registry)
@@ -334,6 +439,7 @@ def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run,
                 kept[store.rel(src_path)] = name
                 outputs_taken.add(name.lower())
     passed = {k: getattr(options, k) for k in _PASSED_OPTIONS}
+    settings = _settings(passed)
     for store in tree.stores:
         sid = store.rel(src_path)
         out_rel = kept.get(sid) or _output_name(sid, ext, known, outputs_taken)
@@ -345,13 +451,12 @@ def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run,
             tree.unreadable.append({"path": sid, "error": f"{store.main}: {exc.strerror or exc}"})
             continue
         entry = {"store": sid, "sources": fp, "format": store.format, "detected": store.reason,
-                 "output": out_rel, "records": None, "codecs": {}, "notes": [], "verify": None,
-                 "seconds": None, "error": None, "status": "pending", "run": run, "finished": None}
+                 "output": out_rel, "settings": settings, "records": None, "codecs": {}, "notes": [],
+                 "verify": None, "seconds": None, "error": None, "status": "pending", "run": run, "finished": None}
         old = old_entries.get(sid)
         outputs = sink.parts(output)
-        if (not force and old and old.get("status") == "ok" and old.get("output") == out_rel
-                and _same_source(old.get("sources", []), fp) and all(o.exists() for o in outputs)
-                and (old.get("verify") == "equal" or not verify)):
+        why = _redo(old, force, out_rel, fp, outputs, verify, settings)
+        if why is None:
             report.set(old)
             plan.append({"store": sid, "action": "skip", "why": "up to date (same fingerprint, output present)",
                          "format": store.format, "output": out_rel})
@@ -359,13 +464,18 @@ def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run,
         # an output this destination's report knows (an earlier or interrupted run made it) is
         # replaced; any other file under the output's name needs --force
         replace_ok = force or old is not None or sid in interrupted
-        plan.append({"store": sid, "action": "convert", "format": store.format, "output": out_rel,
-                     "files": [s["path"] for s in fp]})
+        existed = not replace_ok and any(o.exists() for o in outputs)
+        if existed:  # the conversion will refuse it: the plan (a dry run) says so
+            plan.append({"store": sid, "action": "refuse", "format": store.format, "output": out_rel,
+                         "why": "a file this destination's report did not make is there; use --force to replace it"})
+        else:
+            plan.append({"store": sid, "action": "convert", "format": store.format, "output": out_rel,
+                         "files": [s["path"] for s in fp], "why": why})
         report.set(entry)
         tasks.append({"id": sid, "main": str(store.main), "format": store.format, "output": str(output),
                       "to": sink.name, "verify": verify, "force": replace_ok, "options": passed,
                       # a retry may replace an output only this run made (its worker died verifying it)
-                      "existed": not replace_ok and any(o.exists() for o in outputs)})
+                      "existed": existed})
     report.head["plan_seconds"] = round(time.perf_counter() - t0, 6)
     if dry_run:
         doc = report.document()
@@ -514,10 +624,15 @@ def _default_registry():
 
 
 def _summary(doc, plan, tree) -> dict:
+    """Counts of the plan and of what finished: ``converted`` is the stores this run converted
+    with success (in a dry run: would convert), ``unfinished`` those an interruption left."""
     stores = doc.get("stores", [])
+    status = {e.get("store"): e.get("status") for e in stores}
+    converting = [p["store"] for p in plan if p["action"] == "convert"]
     return {
         "stores": len(plan),
-        "converted": sum(1 for p in plan if p["action"] == "convert"),
+        "converted": len(converting) if doc.get("dry_run") else sum(1 for s in converting if status.get(s) == "ok"),
+        "unfinished": 0 if doc.get("dry_run") else sum(1 for s in converting if status.get(s) == "pending"),
         "up_to_date": sum(1 for p in plan if p["action"] == "skip"),
         "ok": sum(1 for e in stores if e.get("status") == "ok"),
         "failed": sum(1 for e in stores if e.get("status") == "failed"),

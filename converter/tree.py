@@ -92,8 +92,7 @@ def _walk(root: Path, exclude: Path | None, tree: Tree) -> list[Path]:
             path = here / entry.name
             try:
                 if entry.is_symlink():
-                    what = "symbolic link to a directory, not followed" if entry.is_dir() else "symbolic link, not followed"
-                    tree.not_data.append({"path": _rel(path, root), "reason": what})
+                    tree.not_data.append({"path": _rel(path, root), "reason": _link(entry)})
                 elif entry.is_dir(follow_symlinks=False):
                     if exclude is None or path != exclude:
                         subdirs.append(path)
@@ -105,6 +104,18 @@ def _walk(root: Path, exclude: Path | None, tree: Tree) -> list[Path]:
                 tree.unreadable.append({"path": _rel(path, root), "error": f"{path}: {exc.strerror or exc}"})
         pending.extend(reversed(subdirs))  # depth first, in name order, as os.walk lists them
     return files
+
+
+def _link(entry) -> str:
+    """A symbolic link, in words: it is listed, never followed, and never an error."""
+    try:
+        if entry.is_dir():
+            return "symbolic link to a directory, not followed"
+        if not os.path.exists(entry.path):
+            return "broken symbolic link, not followed"
+    except OSError:  # a loop (ELOOP), or a target this user cannot look at
+        return "symbolic link that cannot be resolved (a loop?), not followed"
+    return "symbolic link, not followed"
 
 
 def detect_batch(paths: list[Path], registry=None) -> list[tuple]:

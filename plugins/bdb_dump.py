@@ -11,7 +11,7 @@ import io
 import os
 from typing import Iterable, Iterator
 
-from converter.errors import FormatError
+from converter.errors import ChoiceNeededError, FormatError
 
 __all__ = ["read_db_dump", "dump_databases", "write_db_dump"]
 
@@ -147,8 +147,8 @@ def read_db_dump(file, *, name: str = "", database=None) -> Iterator[tuple[bytes
                         pass
                     continue
             elif found:
-                raise FormatError(f"{label} line {info['line']}: the dump holds several "
-                                  "databases; pick one with database= (--database NAME on the command line)")
+                raise ChoiceNeededError(f"{label} line {info['line']}: the dump holds several databases; pick one "
+                                        "with database= (--database NAME on the command line)", "--database", [])
             found = True
             keyed = info.get("type", "btree") in ("btree", "hash") or info.get("keys") == "1"
             if keyed:

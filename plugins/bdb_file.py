@@ -36,7 +36,7 @@ import os
 import struct
 from typing import Iterator
 
-from converter.errors import FormatError
+from converter.errors import ChoiceNeededError, FormatError
 from converter.fileio import FileBytes
 from converter.plugins.bdb import (  # magic numbers, page types, meta-page layouts
     BTM_COMPRESS,
@@ -653,8 +653,8 @@ class BerkeleyDB:
         if self._mm is None:
             raise ValueError("I/O operation on a closed BerkeleyDB")
         if self._tree is None:
-            raise self._err(f"holds several databases {self.databases()}; pick one with database= "
-                            f"(--database NAME on the command line)")
+            raise ChoiceNeededError(f"{self.name}: holds several databases {self.databases()}; pick one with "
+                                    f"database= (--database NAME on the command line)", "--database", self.databases())
         return self._tree
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:

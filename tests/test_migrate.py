@@ -8,6 +8,7 @@ tests read what that run left, the later ones make their own destinations.
 """
 
 import dbm.dumb
+import importlib.util
 import hashlib
 import json
 import os
@@ -317,6 +318,10 @@ def test_sigint_to_the_migrating_process_alone_stops_it_at_once_and_a_rerun_comp
     assert rc == 130 and took < 2.5, (rc, took)
     assert "interrupted" in proc.stderr.read()
     assert _group_gone(proc.pid), "a worker outlived the interrupted migration by 10 s"
+    doc = json.loads((dst / "migration-report.json").read_text())  # the summary counts what finished
+    status = [e["status"] for e in doc["stores"]]
+    assert doc["interrupted"] and doc["summary"]["converted"] == status.count("ok") < 3, doc["summary"]
+    assert doc["summary"]["unfinished"] == status.count("pending") > 0, doc["summary"]
     r = cli("migrate", src, dst, "--jobs", "2", "--quiet")
     assert r.returncode == 0, r.stderr
     final = entries(json.loads((dst / "migration-report.json").read_text()))
@@ -565,3 +570,130 @@ def test_a_database_of_several_tables_fails_with_the_commands_that_convert_it(tm
     assert "posts" in entry["error"] and "users" in entry["error"]
     r = cli("convert", src / "app.db", tmp_path / "x.json")  # convert's own answer is unchanged
     assert r.returncode == 1 and "pick one with --table" in r.stderr
+
+
+def test_quiet_hides_the_table_not_the_errors(tmp_path):
+    src = tmp_path / "s"
+    src.mkdir()
+    (src / "good.pkl").write_bytes(pickle.dumps({"a": 1}))
+    (src / "bad.pkl").write_bytes(pickle.dumps({"a": 1})[:-4])
+    r = cli("migrate", src, tmp_path / "o", "--quiet")
+    assert r.returncode == 1 and r.stdout == ""
+    [line] = r.stderr.splitlines()
+    assert line.startswith("convert: error: ") and "bad.pkl" in line and "truncated" in line, r.stderr
+
+
+def test_a_rerun_with_other_options_converts_again_and_says_why(tmp_path):
+    """The options that shape an output are part of what makes an entry up to date."""
+    src = tmp_path / "s"
+    shutil.copytree(FIXTURES / "py2", src, ignore=shutil.ignore_patterns("*.pkl", "*raw*", "*_p0*"))
+    dst = tmp_path / "o"
+    assert cli("migrate", src, dst, "--value-codec", "raw", "--quiet").returncode == 0
+    [entry] = json.loads((dst / "migration-report.json").read_text())["stores"]
+    assert entry["codecs"]["value"] == "raw" and entry["settings"]["value_codec"] == "raw"
+    r = cli("migrate", src, dst, "--dry-run")
+    assert r.returncode == 0 and "(the options changed" in r.stdout, r.stdout
+    assert cli("migrate", src, dst, "--quiet").returncode == 0
+    [entry] = json.loads((dst / "migration-report.json").read_text())["stores"]
+    assert entry["codecs"]["value"] == "pickle" and entry["run"] == 2 and entry["settings"]["value_codec"] is None
+    assert dict(records(dst / entry["output"])) == expected.PY2_SHELVE_VALUES
+    r = cli("migrate", src, dst, "--dry-run")  # the same options again: up to date
+    assert r.returncode == 0 and r.stdout.startswith("skip ") and "up to date" in r.stdout, r.stdout
+
+
+def test_allow_and_trust_are_migrate_options_and_the_advice_names_them(tmp_path):
+    src, lib = tmp_path / "s", tmp_path / "lib"
+    src.mkdir()
+    lib.mkdir()
+    (lib / "geom.py").write_text("class Point:\n    def __init__(self, x):\n        self.x = x\n"
+                                 "    def __eq__(self, o):\n        return vars(self) == vars(o)\n")
+    subprocess.run([sys.executable, "-c", "import shelve, geom\nwith shelve.open(%r, 'n') as s: s['p'] = geom.Point(3)"
+                    % str(src / "shapes")], env={**os.environ, "PYTHONPATH": str(lib)}, check=True)
+    r = cli("migrate", src, tmp_path / "o", "--to", "pickle", "--quiet")
+    assert r.returncode == 1 and "--allow geom.Point" in r.stderr, r.stderr
+    env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(lib)}
+    for flags in (["--allow", "geom.Point"], ["--trust"]):
+        dst = tmp_path / ("o" + flags[0])
+        r = subprocess.run([sys.executable, "-m", "converter", "migrate", src, dst, "--to", "pickle", "-q", *flags],
+                           capture_output=True, text=True, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        [entry] = json.loads((dst / "migration-report.json").read_text())["stores"]
+        assert entry["verify"] == "equal" and entry["records"] == 1
+
+
+def test_a_berkeley_db_file_of_several_databases_fails_with_the_commands_that_convert_it(tmp_path):
+    src = tmp_path / "s"
+    src.mkdir()
+    shutil.copy(FIXTURES / "bdb" / "multi.db", src / "multi.db")
+    r = cli("migrate", src, tmp_path / "o", "--quiet")
+    assert r.returncode == 1
+    [entry] = json.loads((tmp_path / "o" / "migration-report.json").read_text())["stores"]
+    assert f"convert {src / 'multi.db'} OUTPUT --database NAME" in entry["error"], entry["error"]
+    assert "'alpha'" in entry["error"] and "'beta'" in entry["error"]
+
+
+def test_links_that_lead_nowhere_are_listed_never_errors(tmp_path):
+    src = tmp_path / "s"
+    src.mkdir()
+    (src / "good.pkl").write_bytes(pickle.dumps({"a": 1}))
+    (src / "loopA").symlink_to("loopB")
+    (src / "loopB").symlink_to("loopA")
+    (src / "self").symlink_to("self")
+    (src / "dangling").symlink_to("nowhere")
+    r = cli("migrate", src, tmp_path / "o", "--quiet")
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "o" / "migration-report.json").read_text())
+    assert report["unreadable"] == []
+    assert {d["path"] for d in report["not_data"]} == {"loopA", "loopB", "self", "dangling"}
+    assert all("not followed" in d["reason"] for d in report["not_data"])
+
+
+def test_a_dry_run_says_what_the_real_run_would_refuse_and_exits_as_it_would(tmp_path):
+    src, dst = tmp_path / "s", tmp_path / "o"
+    src.mkdir()
+    dst.mkdir()
+    (src / "a.pkl").write_bytes(pickle.dumps({"a": 1}))
+    (src / "b.pkl").write_bytes(pickle.dumps({"b": 1}))
+    (dst / "a.sqlite").write_bytes(b"someone else's file")
+    r = cli("migrate", src, dst, "--dry-run")
+    assert r.returncode == 1, r.stderr
+    assert "refuse   a.pkl (pickle) -> a.sqlite: a file this destination's report did not make is there" in r.stdout
+    assert "convert  b.pkl (pickle) -> b.sqlite" in r.stdout and "1 refused" in r.stderr
+    real = cli("migrate", src, dst, "--quiet")
+    assert real.returncode == 1 and "a.sqlite: output exists; use --force" in real.stderr
+    assert (dst / "a.sqlite").read_bytes() == b"someone else's file"
+    with dbm.dumb.open(str(src / "idx"), "n") as db:  # an index without its values: unreadable
+        db[b"k"] = b"v"
+    (src / "idx.dat").unlink()
+    r = cli("migrate", src, dst, "--dry-run", "--force")
+    assert r.returncode == 1 and "unreadable idx.dir" in r.stdout, r.stdout
+    (src / "idx.dir").unlink()
+    assert cli("migrate", src, dst, "--dry-run", "--force").returncode == 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("_gdbm") is not None, reason="this Python can write dbm.gnu")
+def test_a_format_this_python_cannot_write_is_a_usage_error_before_planning(tmp_path):
+    src = tmp_path / "s"
+    src.mkdir()
+    (src / "a.pkl").write_bytes(pickle.dumps({"a": 1}))
+    r = cli("migrate", src, tmp_path / "o", "--to", "dbm.gnu")
+    assert r.returncode == 2 and "--to dbm.gnu: this Python" in r.stderr and "_gdbm" in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_name_that_is_not_utf8_gives_a_report_strict_readers_take_and_resumes(tmp_path):
+    src, dst = tmp_path / "s", tmp_path / "o"
+    src.mkdir()
+    name = os.fsdecode(b"bad\xffname.pkl")
+    (src / name).write_bytes(pickle.dumps({"a": 1}))
+    assert cli("migrate", src, dst, "--quiet").returncode == 0
+    raw = (dst / "migration-report.json").read_bytes()
+    assert "\\udc" not in raw.decode("utf-8")  # no lone surrogate escapes: any JSON reader takes it
+    [entry] = json.loads(raw)["stores"]
+    assert entry["store"] == "bad\\xffname.pkl" and bytes.fromhex(entry["store_hex"]) == b"bad\xffname.pkl"
+    assert bytes.fromhex(entry["sources"][0]["path_hex"]) == b"bad\xffname.pkl"
+    r = cli("convert", dst / "migration-report.json", tmp_path / "r.jsonl", "-q")  # this tool reads it too
+    assert r.returncode == 0, r.stderr
+    assert (dst / os.fsdecode(b"bad\xffname.sqlite")).exists()
+    r = cli("migrate", src, dst, "--dry-run")
+    assert r.returncode == 0 and "up to date" in r.stdout, r.stdout
