@@ -792,15 +792,27 @@ def _pool(jobs: int):
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(_PRELOAD)
         kwargs["mp_context"] = ctx
+        # started now with SIGINT blocked (as multiprocessing starts its resource tracker): a
+        # Ctrl-C while the server's interpreter starts would kill it with a traceback; it
+        # ignores SIGINT, then unblocks it, first thing in its preload (_pool_preload)
+        import signal
+        from multiprocessing import forkserver, resource_tracker
+
+        resource_tracker.ensure_running()  # first: starting it unblocks SIGINT in this thread
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     if sys.version_info >= (3, 11):
         kwargs["max_tasks_per_child"] = 500  # bound what a long-lived worker can accumulate
     return ProcessPoolExecutor(max_workers=jobs, initializer=_ready, initargs=(os.getpid(),), **kwargs)
 
 
 # imported once by the forkserver, so that no worker pays for them on its first store
-_PRELOAD = ["converter.migration", "converter.pipeline", "converter.verify", "converter.registry", "sqlite3",
+_PRELOAD = ["converter._pool_preload", "converter.migration", "converter.pipeline", "converter.verify", "converter.registry", "sqlite3",
             "converter.plugins.dbm", "converter.plugins.sqlite", "converter.plugins.pickle", "converter.plugins.json",
-            "converter.safepickle", "converter.jsontags", "converter.keyset", "converter._pool_preload"]
+            "converter.safepickle", "converter.jsontags", "converter.keyset"]
 
 
 def _ready(migrating: int | None = None) -> None:
@@ -816,6 +828,9 @@ def _ready(migrating: int | None = None) -> None:
     from .plugin_manager import PluginWarning
     from .registry import get_registry
 
+    import signal
+
+    signal.signal(signal.SIGINT, _on_sigint)
     warnings.simplefilter("ignore", PluginWarning)
     get_registry()
     if migrating is not None:
@@ -830,13 +845,29 @@ def _watch(pid: int) -> None:
     os._exit(137)  # its migration was killed: nothing will read what this worker does next
 
 
+_in_task = False  # a pool worker is converting a store (_worker_task)
+
+
+def _on_sigint(signum, frame):
+    """Ctrl-C in a pool worker: inside a store, KeyboardInterrupt, so that the conversion removes
+    its scratch files; anywhere else (waiting for a task, detecting, sending a result) the worker
+    ends at once, without the traceback multiprocessing would print for it."""
+    if _in_task:
+        raise KeyboardInterrupt
+    os._exit(130)
+
+
 def _worker_task(task: dict) -> dict:
     """run_task in a pool worker: Ctrl-C (the conversion has removed its scratch files by the time
     KeyboardInterrupt gets here) ends the worker, instead of letting it take the next task."""
+    global _in_task
+    _in_task = True
     try:
         return run_task(task)
     except KeyboardInterrupt:
         os._exit(130)
+    finally:
+        _in_task = False
 
 
 def _run_pool(tasks: list, jobs: int, starting, finished, fn=_worker_task, first=None) -> None:

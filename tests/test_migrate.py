@@ -697,3 +697,35 @@ def test_a_name_that_is_not_utf8_gives_a_report_strict_readers_take_and_resumes(
     assert (dst / os.fsdecode(b"bad\xffname.sqlite")).exists()
     r = cli("migrate", src, dst, "--dry-run")
     assert r.returncode == 0 and "up to date" in r.stdout, r.stdout
+
+
+def _children_of(pid: int) -> list[str]:
+    out = subprocess.run(["ps", "-o", "args=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return out.splitlines()
+
+
+@pytest.mark.parametrize("after", [0.0, 0.05, 0.15, 0.4])
+def test_ctrl_c_to_the_whole_group_while_the_pool_starts_is_one_line(tmp_path, after):
+    """A terminal's Ctrl-C reaches the forkserver and the workers too, at any moment: while the
+    server's interpreter starts, while it imports, while workers detect. One line, no traceback."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(1500):
+        (src / f"d{i}.json").write_text('{"k": %d}' % i)
+        (src / f"t{i}.txt").write_text("hello\n")
+    proc = subprocess.Popen([sys.executable, "-m", "converter", "migrate", src, tmp_path / "dst", "--jobs", "2", "-q"],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 60
+        while not any("forkserver" in c for c in _children_of(proc.pid)):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.005)
+        time.sleep(after)
+        os.killpg(proc.pid, signal.SIGINT)
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    err = proc.stderr.read()
+    assert rc in (0, 130) and "Traceback" not in err and len(err.splitlines()) <= 1, err
