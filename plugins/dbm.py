@@ -146,29 +146,43 @@ def ro_connection(path: Path):
     import sqlite3
     wal = Path(f"{path}-wal")
     journal = Path(f"{path}-journal")
+    head = _header(path)
     tmp = None
     try:
         if wal.exists() and wal.stat().st_size:
+            # the WAL's frames may hold pages past the main file's end: its length proves nothing
             tmp = Path(tempfile.mkdtemp(prefix="convert-ro-"))
             shutil.copy2(path, tmp / "db")
             shutil.copy2(wal, tmp / "db-wal")
             con = sqlite3.connect(f"file:{_quote_uri(tmp / 'db')}?mode=ro", uri=True)
-        elif not _wal_mode(path) or (journal.exists() and journal.stat().st_size):
+        elif not _wal_mode(head) or (journal.exists() and journal.stat().st_size):
             con = sqlite3.connect(f"file:{_quote_uri(path)}?mode=ro", uri=True, timeout=2,
                                   isolation_level=None)
             try:
                 con.execute("BEGIN")
                 con.execute("SELECT count(*) FROM sqlite_master").fetchone()  # takes the shared lock
+                # as SQLite counts them now, under the lock, where no writer can change the file (the
+                # header is not read again here: closing another descriptor of the file would drop
+                # SQLite's POSIX lock)
+                counted = (con.execute("PRAGMA page_count").fetchone()[0],
+                           con.execute("PRAGMA page_size").fetchone()[0])
             except sqlite3.DatabaseError as exc:
                 con.close()
                 if not journal.exists() and "locked" not in str(exc) and "busy" not in str(exc):
+                    refuse_truncated_sqlite(path, _header(path))  # "malformed" is, more exactly, this
                     raise FormatError(f"{path}: not a readable SQLite database: {exc}") from None
                 raise FormatError(
                     f"{path}: another program is writing it"
                     f"{f', or crashed while writing ({journal.name} exists)' if journal.exists() else ''}, "
                     f"and SQLite cannot give a consistent state ({exc}); let the writer finish, or open the "
                     f"database once with sqlite3 to recover it, then convert again") from None
+            try:
+                refuse_truncated_sqlite(path, head, counted)
+            except FormatError:
+                con.close()
+                raise
         else:
+            refuse_truncated_sqlite(path, head)  # WAL mode without a WAL: the main file is all there is
             con = sqlite3.connect(f"file:{_quote_uri(path)}?mode=ro&immutable=1", uri=True)
         try:
             yield con
@@ -179,14 +193,52 @@ def ro_connection(path: Path):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _wal_mode(path: Path) -> bool:
-    """The database header says WAL (file format read/write versions 2 at offsets 18 and 19)."""
+def _header(path: Path) -> bytes:
+    """The first 100 bytes of a file, the SQLite database header (b"" if it cannot be read)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(20)
+            return f.read(100)
     except OSError:
-        return False
+        return b""
+
+
+def _wal_mode(head: bytes) -> bool:
+    """The database header says WAL (file format read/write versions 2 at offsets 18 and 19)."""
     return head[18:20] == b"\x02\x02"
+
+
+def refuse_truncated_sqlite(path: Path, head: bytes, counted: tuple[int, int] | None = None) -> None:
+    """A FormatError if the SQLite file ``path`` is certainly shorter than its header ``head`` says.
+
+    SQLite reads the pages past the end of a short file as zeros, so a file cut inside its last
+    page reads without an error, as made-up rows (cut shorter, it is only "malformed"). The
+    database size in pages at offset 28 counts only when it is non-zero and the change counter
+    at offset 24 equals the version-valid-for number at offset 92 (older writers leave it stale:
+    such a file is refused by nothing here, whatever its length). ``counted``: (pages, page size)
+    as SQLite counted them under its shared lock, where no writer can change the file, while
+    ``head`` may have been read before it was taken. A database with a WAL is not checked: the
+    WAL's frames may hold pages past the main file's end.
+    """
+    if not head.startswith(SQLITE_MAGIC):
+        return  # SQLite says what it is not
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return  # SQLite says why it cannot open it
+    if len(head) < 100:
+        raise FormatError(f"{path}: truncated SQLite database: the file has {size:,} bytes, "
+                          f"less than its 100-byte header")
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    if not pages or head[24:28] != head[92:96] or not 512 <= page_size <= 65536 or page_size & (page_size - 1):
+        return
+    if counted:
+        pages, page_size = counted
+    if size < pages * page_size:
+        raise FormatError(
+            f"{path}: truncated SQLite database: the header says {pages:,} page{'s' if pages != 1 else ''} of "
+            f"{page_size:,} bytes ({pages * page_size:,} bytes) but the file has {size:,} bytes")
 
 
 def _quote_uri(path: Path) -> str:

@@ -1,6 +1,7 @@
 """SQLite table output as sqlite-utils users expect it, through the real command line: --pk FIELD,
 positional sources with a `key` field of their own, int/float columns, dates, and the fall back
-to the key/value layout said out loud."""
+to the key/value layout said out loud; and a SQLite input cut short (read by SQLite as zeros) is an
+error, while healthy ones (free pages, trailing bytes, a stale header size, a live WAL) read exactly."""
 
 import datetime
 import json
@@ -118,3 +119,153 @@ def test_verify_asks_for_every_record_exactly_so_auto_picks_key_value_over_an_ad
     assert "would gain a field 'key'" in r.stderr and "kv layout" in r.stderr and "verified: 2 record(s)" in r.stderr
     r = convert(src, tmp_path / "table.sqlite")  # without --verify: the table, its changes reported
     assert r.returncode == 0 and "added column 'key'" in r.stderr and "table layout" in r.stderr
+
+
+# -- a SQLite file cut short: SQLite reads the missing pages as zeros, so it must be refused first --
+
+def _make_db(path, tables=("t",), n=100, wal=False):
+    con = sqlite3.connect(path)
+    if wal:
+        con.execute("PRAGMA journal_mode = WAL")
+    for table in tables:
+        con.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT)")
+        con.executemany(f"INSERT INTO {table} VALUES (?, ?)", [(i, f"{table} name {i}" * 3) for i in range(n)])
+    con.commit()
+    return con
+
+
+def _records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _expected(table="t", n=100):
+    return [{"key": i, "value": {"id": i, "name": f"{table} name {i}" * 3}} for i in range(n)]
+
+
+def _assert_refused_as_truncated(r, src, out):
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(src) in lines[0] and "truncated SQLite database" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+    assert not out.exists() and not [p for p in out.parent.iterdir() if ".converting" in p.name]
+
+
+def _cuts(size, page):
+    return sorted({size - 1, size - 100, size - page, size // 2, page, 99})
+
+
+def test_a_truncated_sqlite_database_is_an_error_naming_it_never_made_up_rows(tmp_path):
+    """100 rows cut inside the last page read (without this check) as 100 rows of zeros, exit 0."""
+    for tables, n, extra in [(("t",), 100, []), (("t",), 200, []), (("a", "b"), 150, ["--table", "b"]),
+                             (("a", "b"), 150, [])]:
+        whole = tmp_path / "whole.sqlite"
+        _make_db(whole, tables, n).close()
+        data = whole.read_bytes()
+        page = int.from_bytes(data[16:18], "big")
+        assert int.from_bytes(data[28:32], "big") * page == len(data)
+        src = tmp_path / "cut.sqlite"
+        for cut in _cuts(len(data), page):
+            src.write_bytes(data[:cut])
+            # to a SQLite output too (at a cut inside the last page and at a page boundary)
+            for out in (tmp_path / "out.jsonl", tmp_path / "out.sqlite")[:1 + (cut in (len(data) - 1, page))]:
+                _assert_refused_as_truncated(convert(src, out, "--from", "sqlite", *extra), src, out)
+        # the message says what the header says and what the file has
+        src.write_bytes(data[:len(data) - 100])
+        r = convert(src, tmp_path / "out.jsonl", *extra)
+        pages = len(data) // page
+        assert f"the header says {pages:,} pages of {page:,} bytes ({len(data):,} bytes) but the file has " \
+               f"{len(data) - 100:,} bytes" in r.stderr
+        whole.unlink()
+
+
+def test_a_truncated_dbm_sqlite3_file_is_an_error_naming_it(tmp_path):
+    whole = tmp_path / "whole.sqlite3"
+    con = sqlite3.connect(whole)
+    con.execute("CREATE TABLE Dict (key BLOB UNIQUE NOT NULL, value BLOB NOT NULL)")
+    con.executemany("INSERT INTO Dict VALUES (?, ?)", [(f"k{i}".encode(), pickle.dumps("v" * 40 + str(i)))
+                                                        for i in range(200)])
+    con.commit()
+    con.close()
+    data = whole.read_bytes()
+    page = int.from_bytes(data[16:18], "big")
+    src, out = tmp_path / "store.sqlite3", tmp_path / "out.jsonl"
+    src.write_bytes(data)
+    assert convert(src, out, "--from", "dbm.sqlite3").returncode == 0
+    assert len(_records(out)) == 200
+    out.unlink()
+    for cut in _cuts(len(data), page):
+        src.write_bytes(data[:cut])
+        for args in (["--from", "dbm.sqlite3"], []):
+            _assert_refused_as_truncated(convert(src, out, *args), src, out)
+
+
+def test_healthy_sqlite_databases_of_every_shape_still_convert_exactly(tmp_path):
+    out = tmp_path / "out.jsonl"
+
+    def exact(src, table="t", n=100, *args):
+        r = convert(src, out, "-q", *args)
+        assert r.returncode == 0, r.stderr
+        assert _records(out) == _expected(table, n)
+        out.unlink()
+
+    # freelist pages: the file holds pages no table uses, and the header counts them
+    src = tmp_path / "free.sqlite"
+    con = _make_db(src, n=300)
+    con.execute("DELETE FROM t WHERE id >= 100")
+    con.commit()
+    con.close()
+    data = src.read_bytes()
+    assert int.from_bytes(data[36:40], "big") > 0  # freelist pages
+    exact(src)
+    # longer than the header says (bytes after the last page): SQLite reads the pages it counts
+    src.write_bytes(data + b"\0" * 1000)
+    exact(src)
+    # an older writer's header, whose size field is stale (version-valid-for differs from the change
+    # counter): the size is the file's, which need not be a whole number of pages
+    stale = bytearray(data + b"\0" * 100)
+    stale[92:96] = (int.from_bytes(stale[24:28], "big") + 1).to_bytes(4, "big")
+    src.write_bytes(bytes(stale))
+    exact(src)
+    # a WAL-mode database closed cleanly (no -wal beside it), whole
+    wal_db = tmp_path / "closed.sqlite"
+    _make_db(wal_db, wal=True).close()
+    assert not os.path.exists(f"{wal_db}-wal") and wal_db.read_bytes()[18:20] == b"\2\2"
+    exact(wal_db)
+    cut = tmp_path / "closed_cut.sqlite"
+    cut.write_bytes(wal_db.read_bytes()[:-100])  # and cut short, refused like any other
+    _assert_refused_as_truncated(convert(cut, out), cut, out)
+
+
+def test_a_live_wal_database_whose_pages_are_in_its_wal_converts_exactly(tmp_path):
+    src, out = tmp_path / "live.sqlite", tmp_path / "out.jsonl"
+    con = sqlite3.connect(src)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA wal_autocheckpoint = 0")  # every page stays in the -wal file
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(i, f"t name {i}" * 3) for i in range(200)])
+    con.commit()
+    try:
+        wal = tmp_path / "live.sqlite-wal"
+        assert wal.stat().st_size > src.stat().st_size  # the main file is a fraction of the database
+        r = convert(src, out, "-q")
+        assert r.returncode == 0, r.stderr
+        assert _records(out) == _expected(n=200)
+        out.unlink()
+        # a checkpoint cut off after it wrote page 1: the main file's header counts pages that are
+        # only in the WAL, and SQLite reads them from there
+        copy = tmp_path / "copy"
+        copy.mkdir()
+        raw = wal.read_bytes()
+        page = int.from_bytes(raw[8:12], "big")
+        frames = [raw[i:i + 24 + page] for i in range(32, len(raw) - 24 - page + 1, 24 + page)]
+        page1 = [f[24:] for f in frames if int.from_bytes(f[:4], "big") == 1][-1]
+        main = bytearray(src.read_bytes())
+        main[:page] = page1
+        assert int.from_bytes(page1[28:32], "big") * page > len(main)
+        (copy / "db.sqlite").write_bytes(bytes(main))
+        (copy / "db.sqlite-wal").write_bytes(raw)
+        r = convert(copy / "db.sqlite", out, "-q")
+        assert r.returncode == 0, r.stderr
+        assert _records(out) == _expected(n=200)
+    finally:
+        con.close()
