@@ -130,6 +130,10 @@ class Comparison:
     n_only_in_a: int = 0
     n_only_in_b: int = 0
     n_different: int = 0
+    repeated_in_a: list = field(default_factory=list)  # keys a side holds more than once
+    repeated_in_b: list = field(default_factory=list)
+    n_repeated_a: int = 0  # its records beyond the first of each key
+    n_repeated_b: int = 0
 
     @property
     def equal(self) -> bool:
@@ -184,8 +188,15 @@ def compare(a, b, *, format_a=None, format_b=None, options: Options | None = Non
         n_b, bb = _fill(Path(b), format_b, options, registry, scratch, "b", pb)
         result = Comparison(a_records=n_a, b_records=n_b)
         only_a, only_b, differ = [], [], []
+        repeated = {"a": [], "b": []}
         for i in range(BUCKETS):
-            da, db = _as_dict(ba.bucket(i)), _as_dict(bb.bucket(i))
+            pa_, pb_ = ba.bucket(i), bb.bucket(i)
+            da, db = _as_dict(pa_), _as_dict(pb_)
+            for side, pairs, d in (("a", pa_, da), ("b", pb_, db)):
+                extra = len(pairs) // _PAIR - len(d)
+                if extra:  # a key met more than once on this side
+                    setattr(result, f"n_repeated_{side}", getattr(result, f"n_repeated_{side}") + extra)
+                    repeated[side].extend(islice(_repeats(pairs), max(0, limit - len(repeated[side]))))
             for kd, vd in da.items():
                 other = db.pop(kd, None)
                 if other is None:
@@ -198,14 +209,27 @@ def compare(a, b, *, format_a=None, format_b=None, options: Options | None = Non
                         differ.append(kd)
             result.n_only_in_b += len(db)
             only_b.extend(islice(db, max(0, limit - len(only_b))))
-    if only_a or differ:
-        keys = _keys(Path(a), format_a, options, registry, set(only_a) | set(differ))
+    if only_a or differ or repeated["a"]:
+        keys = _keys(Path(a), format_a, options, registry, set(only_a) | set(differ) | set(repeated["a"]))
         result.only_in_a = [keys[kd] for kd in only_a]
         result.different = [keys[kd] for kd in differ]
-    if only_b:
-        keys = _keys(Path(b), format_b, options, registry, set(only_b))
+        result.repeated_in_a = [keys[kd] for kd in repeated["a"]]
+    if only_b or repeated["b"]:
+        keys = _keys(Path(b), format_b, options, registry, set(only_b) | set(repeated["b"]))
         result.only_in_b = [keys[kd] for kd in only_b]
+        result.repeated_in_b = [keys[kd] for kd in repeated["b"]]
     return result
+
+
+def _repeats(pairs: bytes):
+    """The key digests met more than once in a bucket's pairs, each once, in order."""
+    seen, told = set(), set()
+    for i in range(0, len(pairs), _PAIR):
+        kd = pairs[i:i + 16]
+        if kd in seen and kd not in told:
+            told.add(kd)
+            yield kd
+        seen.add(kd)
 
 
 def _keys(path, fmt, options, registry, wanted: set) -> dict[bytes, object]:
@@ -235,8 +259,12 @@ def describe_differences(result: Comparison, a, b, *, format_a=None, format_b=No
         lines.append(f"{result.n_only_in_a} key(s) only in {a}: " + ", ".join(repr(k) for k in result.only_in_a))
     if result.n_only_in_b:
         lines.append(f"{result.n_only_in_b} key(s) only in {b}: " + ", ".join(repr(k) for k in result.only_in_b))
-    if result.a_records != result.b_records and not (result.n_only_in_a or result.n_only_in_b):
-        lines.append("the record counts differ: one side repeats a key")
+    for path, other, n, keys, n_other in ((a, b, result.n_repeated_a, result.repeated_in_a, result.n_repeated_b),
+                                         (b, a, result.n_repeated_b, result.repeated_in_b, result.n_repeated_a)):
+        if n > n_other:
+            hint = "" if n_other else f"; {other} keeps one record per key (JSON Lines, --to jsonl, keeps every record)"
+            lines.append(f"{path} holds {n} more record(s) of a key it already has: "
+                         + ", ".join(repr(k) for k in keys) + hint)
     return lines
 
 
