@@ -470,6 +470,15 @@ def _shelve_flavour_for_reading(path, options):
     for fmt, _reason in sniff(Path(path), registry):
         if fmt.name in _FLAVOURS:
             return fmt
+    try:
+        with open(path, "rb") as f:
+            sqlite = f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError:
+        sqlite = False
+    if sqlite:  # the dbm.sqlite3 sniff says no to a damaged database: say what is wrong with it
+        tables = sqlite_tables(path)
+        raise FormatError(f"{path}: not a shelve: a SQLite database without the table Dict of dbm.sqlite3 "
+                          f"(tables: {', '.join(tables) or 'none'})")
     raise FormatError(f"{path}: not a shelve: no dbm store found here (checked {', '.join(_FLAVOURS)})")
 
 

@@ -195,8 +195,12 @@ def test_a_truncated_dbm_sqlite3_file_is_an_error_naming_it(tmp_path):
     out.unlink()
     for cut in _cuts(len(data), page):
         src.write_bytes(data[:cut])
-        for args in (["--from", "dbm.sqlite3"], []):
+        for args in (["--from", "dbm.sqlite3"], [], ["--from", "shelve"]):  # as a shelve too, not "no store"
             _assert_refused_as_truncated(convert(src, out, *args), src, out)
+    other = tmp_path / "other.db"  # a healthy database that is no shelve says what it holds
+    sqlite3.connect(other).execute("CREATE TABLE t (a)").connection.commit()
+    r = convert(other, out, "--from", "shelve")
+    assert r.returncode == 1 and "not a shelve: a SQLite database without the table Dict" in r.stderr, r.stderr
 
 
 def test_healthy_sqlite_databases_of_every_shape_still_convert_exactly(tmp_path):
