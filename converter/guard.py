@@ -119,6 +119,22 @@ def plugin_stdout():
         sys.stdout = saved
 
 
+@contextlib.contextmanager
+def own_environment():
+    """The ``CONVERTER_*`` environment variables as they were before the block, after it: a
+    plugin that sets ``CONVERTER_DISABLE_PLUGINS`` (or any other) while it loads changes neither
+    this process's plugin set nor that of the migrate workers that inherit the environment."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("CONVERTER_")}
+    try:
+        yield
+    finally:
+        for k in [k for k in os.environ if k.startswith("CONVERTER_") and k not in saved]:
+            del os.environ[k]
+        for k, v in saved.items():
+            if os.environ.get(k) != v:
+                os.environ[k] = v
+
+
 def warn_once(plugin: str, distribution: str, name: str, role: str, problem: str) -> None:
     from .plugin_manager import PluginWarning
 

@@ -592,6 +592,7 @@ def _share(pool, fn, batches: list, jobs: int) -> list:
     from collections import deque
 
     queue, results, failed, lock = deque(enumerate(batches)), [None] * len(batches), [], threading.Lock()
+    diverged: list = []
 
     def take(front: bool):
         with lock:
@@ -600,7 +601,12 @@ def _share(pool, fn, batches: list, jobs: int) -> list:
     def feed():
         try:
             while (item := take(True)) is not None:
-                results[item[0]] = pool.submit(fn, item[1]).result()
+                try:
+                    results[item[0]] = pool.submit(_worker_detect, item[1]).result()
+                except WorkerDiverged as exc:  # detected here instead, and said once
+                    if not diverged:
+                        diverged.append(str(exc))
+                    results[item[0]] = fn(item[1])
         except BaseException as exc:  # BrokenProcessPool: re-raised below, in the planning thread
             failed.append(exc)
 
@@ -612,6 +618,13 @@ def _share(pool, fn, batches: list, jobs: int) -> list:
         results[item[0]] = fn(item[1])
     for t in feeders:
         t.join()
+    if diverged:
+        import warnings
+
+        from .plugin_manager import PluginWarning
+
+        warnings.warn(f"{diverged[0]}: the plan was made here, and that plugin's stores fail", PluginWarning,
+                      stacklevel=2)
     if failed:
         raise failed[0]
     return results
@@ -800,13 +813,37 @@ def _pool(jobs: int):
 
         resource_tracker.ensure_running()  # first: starting it unblocks SIGINT in this thread
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        # the server builds the workers' registry: without the plugins that failed here (one
+        # that hangs while importing would cost its time limit again)
+        saved = os.environ.get("CONVERTER_DISABLE_PLUGINS")
+        failed = _failed_plugins()
+        if failed:
+            os.environ["CONVERTER_DISABLE_PLUGINS"] = ",".join(filter(None, [saved, *failed]))
         try:
             forkserver.ensure_running()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            if saved is None:
+                os.environ.pop("CONVERTER_DISABLE_PLUGINS", None)
+            else:
+                os.environ["CONVERTER_DISABLE_PLUGINS"] = saved
     if sys.version_info >= (3, 11):
         kwargs["max_tasks_per_child"] = 500  # bound what a long-lived worker can accumulate
-    return ProcessPoolExecutor(max_workers=jobs, initializer=_ready, initargs=(os.getpid(),), **kwargs)
+    return ProcessPoolExecutor(max_workers=jobs, initializer=_ready, initargs=(os.getpid(), _loaded_plugins()),
+                               **kwargs)
+
+
+def _failed_plugins() -> list:
+    from .registry import get_registry
+
+    return [name for name, info in get_registry().plugins.items() if info.status == "failed" and not info.builtin]
+
+
+def _loaded_plugins() -> dict:
+    """{plugin name: distribution} of the plugins this process loaded (what a worker must have)."""
+    from .registry import get_registry
+
+    return {name: info.distribution for name, info in get_registry().plugins.items() if info.status == "loaded"}
 
 
 # imported once by the forkserver, so that no worker pays for them on its first store
@@ -815,7 +852,7 @@ _PRELOAD = ["converter._pool_preload", "converter.migration", "converter.pipelin
             "converter.safepickle", "converter.jsontags", "converter.keyset"]
 
 
-def _ready(migrating: int | None = None) -> None:
+def _ready(migrating: int | None = None, expected: dict | None = None) -> None:
     """A worker's start: the registry built once (plugins loaded as in the migrating process),
     and a watch on the migrating process (pid ``migrating``).
 
@@ -832,7 +869,17 @@ def _ready(migrating: int | None = None) -> None:
 
     signal.signal(signal.SIGINT, _on_sigint)
     warnings.simplefilter("ignore", PluginWarning)
-    get_registry()
+    registry = get_registry()
+    if expected:  # a plugin that loaded in the migrating process and not here (it fails in a child only)
+        global _worker_problem
+        missing = [name for name in expected if getattr(registry.plugins.get(name), "status", None) != "loaded"]
+        if missing:
+            from .guard import who
+
+            _worker_problem = "; ".join(
+                f"{who(name, expected[name])} loaded in the migrating process but not in its worker processes"
+                + (f" ({registry.plugins[name].error})" if name in registry.plugins and registry.plugins[name].error
+                   else "") for name in missing)
     if migrating is not None:
         import threading
 
@@ -846,6 +893,21 @@ def _watch(pid: int) -> None:
 
 
 _in_task = False  # a pool worker is converting a store (_worker_task)
+_worker_problem = ""  # why this worker's plugins are not the migrating process's (_ready)
+
+
+class WorkerDiverged(Exception):
+    """A worker without a plugin the migrating process has: its detection cannot be trusted."""
+
+
+def _worker_detect(batch):
+    """The plan's detection of one batch in a pool worker (``tree.detect_batch``), refused by a
+    worker that lacks a plugin: it would list that plugin's stores as not data."""
+    if _worker_problem:
+        raise WorkerDiverged(_worker_problem)
+    from .tree import detect_batch
+
+    return detect_batch(batch)
 
 
 def _on_sigint(signum, frame):
@@ -861,6 +923,15 @@ def _worker_task(task: dict) -> dict:
     """run_task in a pool worker: Ctrl-C (the conversion has removed its scratch files by the time
     KeyboardInterrupt gets here) ends the worker, instead of letting it take the next task."""
     global _in_task
+    if _worker_problem:
+        from .registry import get_registry
+
+        try:
+            get_registry().format(task["format"])
+        except ConverterError:  # the store is of the plugin this worker lacks: fail it saying so
+            out = _crashed(task, RuntimeError())
+            out["error"] = f"{task['main']}: {_worker_problem}; convert it with --jobs 1, or fix the plugin"
+            return out
     _in_task = True
     try:
         return run_task(task)

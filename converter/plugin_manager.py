@@ -150,7 +150,7 @@ def make(builtins, load_entrypoints: bool | None = None):
         found = list(entry_points(group=GROUP))
     except TypeError:  # Python 3.9's entry_points() takes no group
         found = list(entry_points().get(GROUP, []))
-    from .guard import LOAD_SECONDS, PluginTimeout, plugin_stdout, time_limit
+    from .guard import LOAD_SECONDS, PluginTimeout, own_environment, plugin_stdout, time_limit
 
     matched = set()
     wanted_n = {normalise(n) for n in wanted or ()}
@@ -168,7 +168,8 @@ def make(builtins, load_entrypoints: bool | None = None):
             info.status = "disabled"
             continue
         try:
-            with plugin_stdout(), time_limit(LOAD_SECONDS, f"the import of plugin {ep.name!r}", dist_name or ep.name):
+            with plugin_stdout(), own_environment(), time_limit(LOAD_SECONDS, f"the import of plugin {ep.name!r}",
+                                                                 dist_name or ep.name):
                 # (plugin_stdout: an import-time print() must not reach stdout's data)
                 plugin = ep.load()
         except BaseException as exc:  # noqa: BLE001 - an import can raise anything, SystemExit too

@@ -260,7 +260,7 @@ class Registry:
 
     def _load(self, info, impls) -> None:
         """Call one plugin's hooks and add what it registered, all of it or (on a failure) none."""
-        from .guard import LOAD_SECONDS, PluginTimeout, plugin_stdout, time_limit
+        from .guard import LOAD_SECONDS, PluginTimeout, own_environment, plugin_stdout, time_limit
         from .plugin_manager import fail
 
         staged: list = []
@@ -269,7 +269,7 @@ class Registry:
             for hook, impl in impls:
                 def register(item, hook=hook):
                     staged.append((hook, item))
-                with plugin_stdout(), time_limit(None if info.builtin else LOAD_SECONDS,
+                with plugin_stdout(), own_environment(), time_limit(None if info.builtin else LOAD_SECONDS,
                                                  f"the {hook} hook of plugin {info.name!r}", info.distribution or info.name):
                     impl.function(*[register for _ in impl.argnames])
             hook = "its registration"

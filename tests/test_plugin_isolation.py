@@ -460,3 +460,86 @@ def test_plugin_code_that_never_returns_is_stopped_and_named_and_builtins_conver
         "stop; exiting (CONVERTER_DISABLE_PLUGINS=conv-spin turns it off)"], r.stderr
     r = cli(site, "x.pkl", "y.json", cwd=tmp_path, CONVERTER_LOAD_PLUGINS="conv-spin", CONVERTER_DISABLE_PLUGINS="conv-spin")
     assert r.returncode == 0 and (tmp_path / "y.json").exists(), r.stderr  # and the hint works
+
+
+DIVERGING = {
+    "conv-good": ("""
+        from converter import Format, hookimpl
+        def read(path, options):
+            with open(path, "rb") as f:
+                yield ("content", f.read().decode())
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="good", extensions=(".good",), sniff=lambda h, p: "GOOD magic" if h.startswith(b"GOOD") else None,
+                            reader=read))
+    """, "good"),
+    "conv-environ": ("""
+        import os
+        os.environ["CONVERTER_DISABLE_PLUGINS"] = "conv-good"  # meddling: must reach no worker
+        os.environ["CONVERTER_PLUGINS_STRICT"] = "1"
+        from converter import Format, hookimpl
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="environ", reader=lambda p, o: iter(())))
+    """, "environ"),
+    "conv-childfail": ("""
+        import os
+        if os.environ.get("CONV_CHILDFAIL_SEEN"):
+            raise ImportError("only the first process may import me")
+        os.environ["CONV_CHILDFAIL_SEEN"] = "1"
+        from converter import Format, hookimpl
+        def read(path, options):
+            yield ("child", 1)
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="childfail", sniff=lambda h, p: "CHILD magic" if h.startswith(b"CHILD") else None,
+                            reader=read))
+    """, "childfail"),
+}
+
+
+@pytest.fixture(scope="module")
+def diverging_site(tmp_path_factory):
+    site = tmp_path_factory.mktemp("diverging")
+    for dist, (source, ep) in DIVERGING.items():
+        module = dist.replace("-", "_")
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        info = site / f"{module}-2.5.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 2.5\n")
+        (info / "entry_points.txt").write_text(f"[converter]\n{ep} = {module}\n")
+    return site
+
+
+def test_a_plugin_setting_converter_variables_changes_no_workers_plugins(diverging_site, tmp_path):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.good").write_bytes(b"GOOD data")
+    (tree / "b.json").write_text('{"a": 1}')
+    for jobs in ("1", "2"):
+        r = cli(diverging_site, "migrate", "tree", f"out{jobs}", "-j", jobs, "-q", cwd=tmp_path,
+                CONVERTER_LOAD_PLUGINS="conv-good,conv-environ")
+        assert r.returncode == 0, r.stderr
+        report = json.loads((tmp_path / f"out{jobs}" / "migration-report.json").read_text())
+        assert sorted(e["store"] for e in report["stores"]) == ["a.good", "b.json"], report
+        assert all(e["status"] == "ok" for e in report["stores"]) and report["not_data"] == []
+
+
+def test_a_plugin_that_fails_only_in_the_workers_is_said_and_its_stores_fail_not_vanish(diverging_site, tmp_path):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "c.child").write_bytes(b"CHILD data")
+    for i in range(40):  # enough batches for the workers to detect some
+        (tree / f"s{i}.json").write_text('{"a": %d}' % i)
+    r = cli(diverging_site, "migrate", "tree", "out", "-j", "2", "-q", cwd=tmp_path,
+            CONVERTER_LOAD_PLUGINS="conv-childfail")
+    assert r.returncode == 1, r.stderr
+    report = json.loads((tmp_path / "out" / "migration-report.json").read_text())
+    assert report["not_data"] == []
+    entry = {e["store"]: e for e in report["stores"]}["c.child"]
+    assert entry["status"] == "failed" and "loaded in the migrating process but not in its worker processes" in \
+        entry["error"] and "--jobs 1" in entry["error"], entry
+    assert sum(e["status"] == "ok" for e in report["stores"]) == 40
+    r = cli(diverging_site, "migrate", "tree", "out", "-j", "1", "-q", cwd=tmp_path,
+            CONVERTER_LOAD_PLUGINS="conv-childfail")
+    assert r.returncode == 0, r.stderr  # as the advice says
