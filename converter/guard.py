@@ -208,6 +208,16 @@ def _failed(fmt, role, path, exc) -> PluginError:
     return PluginError(f"{path}: the {fmt.name} {role} of {who(fmt.plugin, fmt.distribution)} failed: {_what(exc)}")
 
 
+def _naming(exc: BaseException, path) -> BaseException:
+    """A ``ConverterError`` a plugin raised, naming ``path`` first if it does not name it (one
+    made by a helper such as ``jsontags.loads`` without ``name=`` names nothing)."""
+    if isinstance(exc, ConverterError) and exc.args and isinstance(exc.args[0], str):
+        where = "standard input" if str(path) == "-" else str(path)
+        if where not in exc.args[0]:
+            exc.args = (f"{where}: {exc.args[0]}", *exc.args[1:])
+    return exc
+
+
 def _files(fmt, fn):
     def files(path):
         try:
@@ -226,7 +236,7 @@ def _reader(fmt, fn):
             it = iter(fn(path, options))
         except BaseException as exc:  # noqa: BLE001
             if _passes(exc):
-                raise
+                raise _naming(exc, path)
             raise _failed(fmt, "reader", path, exc) from exc
         try:
             while True:
@@ -236,7 +246,7 @@ def _reader(fmt, fn):
                     return
                 except BaseException as exc:  # noqa: BLE001 - raised by the plugin's code
                     if _passes(exc):
-                        raise
+                        raise _naming(exc, path)
                     raise _failed(fmt, "reader", path, exc) from exc
                 if not (isinstance(record, tuple) and len(record) == 2):
                     raise PluginError(f"{path}: the {fmt.name} reader of {who(fmt.plugin, fmt.distribution)} yielded "

@@ -162,10 +162,9 @@ PLUGINS = {
 }
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    site = tmp_path_factory.mktemp("site")
-    for dist, (source, ep) in PLUGINS.items():
+def make_site(site: Path, plugins: dict) -> Path:
+    """Each plugin as an installed distribution (a module and its dist-info) in ``site``."""
+    for dist, (source, ep) in plugins.items():
         module = dist.replace("-", "_")
         (site / f"{module}.py").write_text(textwrap.dedent(source))
         info = site / f"{module}-2.5.dist-info"
@@ -173,6 +172,12 @@ def site(tmp_path_factory):
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 2.5\n")
         (info / "entry_points.txt").write_text(f"[converter]\n{ep} = {module}\n")
     return site
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    site = tmp_path_factory.mktemp("site")
+    return make_site(site, PLUGINS)
 
 
 def cli(site, *args, cwd, **env):
@@ -432,13 +437,7 @@ def test_plugin_code_that_never_returns_is_stopped_and_named_and_builtins_conver
     guard.LOAD_SECONDS (set to 1 s here by a sitecustomize, to keep the test short)."""
     site = tmp_path / "site"
     site.mkdir()
-    for dist, (source, ep) in HANGING.items():
-        module = dist.replace("-", "_")
-        (site / f"{module}.py").write_text(textwrap.dedent(source))
-        info = site / f"{module}-2.5.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 2.5\n")
-        (info / "entry_points.txt").write_text(f"[converter]\n{ep} = {module}\n")
+    make_site(site, HANGING)
     (site / "sitecustomize.py").write_text("import converter.guard\nconverter.guard.LOAD_SECONDS = 1.0\n")
     (tmp_path / "x.pkl").write_bytes(pickle.dumps({"a": 1}))
     r = cli(site, "x.pkl", "x.json", cwd=tmp_path, CONVERTER_DISABLE_PLUGINS="conv-spin")
@@ -500,15 +499,7 @@ DIVERGING = {
 
 @pytest.fixture(scope="module")
 def diverging_site(tmp_path_factory):
-    site = tmp_path_factory.mktemp("diverging")
-    for dist, (source, ep) in DIVERGING.items():
-        module = dist.replace("-", "_")
-        (site / f"{module}.py").write_text(textwrap.dedent(source))
-        info = site / f"{module}-2.5.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 2.5\n")
-        (info / "entry_points.txt").write_text(f"[converter]\n{ep} = {module}\n")
-    return site
+    return make_site(tmp_path_factory.mktemp("diverging"), DIVERGING)
 
 
 def test_a_plugin_setting_converter_variables_changes_no_workers_plugins(diverging_site, tmp_path):
@@ -543,3 +534,26 @@ def test_a_plugin_that_fails_only_in_the_workers_is_said_and_its_stores_fail_not
     r = cli(diverging_site, "migrate", "tree", "out", "-j", "1", "-q", cwd=tmp_path,
             CONVERTER_LOAD_PLUGINS="conv-childfail")
     assert r.returncode == 0, r.stderr  # as the advice says
+
+
+def test_a_plugin_error_that_names_no_file_is_given_the_files_name(tmp_path):
+    site = make_site(tmp_path, {"conv-noname": ("""
+        from converter import Format, hookimpl
+        from converter.errors import FormatError
+        from converter.jsontags import loads
+        def read(path, options):
+            yield ("a", 1)
+            yield ("b", loads("not json"))  # a helper's error, with no name= given
+        def eager(path, options):
+            raise FormatError("the header is wrong")
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="noname", extensions=(".noname",), reader=read))
+            register(Format(name="eager", extensions=(".eager",), reader=eager))
+    """, "noname")})
+    for name, says in (("x.noname", "Expecting value at line 1 column 1"), ("x.eager", "the header is wrong")):
+        (tmp_path / name).write_text("x")
+        r = cli(site, name, "out.json", cwd=tmp_path, CONVERTER_LOAD_PLUGINS="conv-noname")
+        [line] = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and line.startswith(f"convert: error: {name}: ") and says in line, r.stderr
+        assert not (tmp_path / "out.json").exists()

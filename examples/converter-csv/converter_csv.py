@@ -37,11 +37,13 @@ def read_csv(path, options):
             for lineno, row in enumerate(rows, 2):
                 if len(row) != len(header):
                     raise FormatError(f"{path} line {lineno}: {len(row)} cells, the header has {len(header)}")
-                key = loads(row[0])
+                where = f"{path} line {lineno}"  # loads(name=...) says where a cell is not JSON
+                key = loads(row[0], name=f"{where}, column key")
                 if fields == ["value"]:
-                    yield key, loads(row[1])
+                    yield key, loads(row[1], name=f"{where}, column value")
                 else:
-                    yield key, {name: loads(cell) for name, cell in zip(fields, row[1:]) if cell != ""}
+                    yield key, {name: loads(cell, name=f"{where}, column {name}")
+                                for name, cell in zip(fields, row[1:]) if cell != ""}
         except (csv.Error, UnicodeDecodeError) as exc:
             raise FormatError(f"{path}: not CSV: {exc}") from None
 
