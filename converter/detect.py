@@ -32,12 +32,16 @@ def read_head(path: Path) -> bytes:
         raise FormatError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def _by_extension(path: Path, registry):
+def _by_extension(path: Path, registry, role: str = "reader"):
     """The format whose extension ends the name: the longest, and on a tie a built-in format
-    (a plugin takes over a built-in's extension only by replacing the format)."""
+    (a plugin takes over a built-in's extension only by replacing the format). Only formats
+    with a ``role`` (reader or writer) count: a reader-only format claiming .kvt does not stand
+    in the way of writing the .kvt of a format that writes it."""
     name = path.name.lower()
     best = None
     for fmt in registry:
+        if getattr(fmt, role) is None:
+            continue
         for ext in fmt.extensions:
             if name.endswith(ext.lower()) and (
                     best is None or (len(ext), fmt.builtin) > (len(best[1]), best[0].builtin)):
@@ -202,8 +206,8 @@ def detect_output(path: Path, registry, explicit: str | None = None):
     """(format, reason) for an output path: explicit choice, else the extension."""
     if explicit:
         return registry.format(explicit), "given with --to"
-    by_ext = _by_extension(path, registry)
-    if by_ext and by_ext[0].writer is not None:
+    by_ext = _by_extension(path, registry, "writer")
+    if by_ext:
         return by_ext[0], f"extension {by_ext[1]}"
     writable = ", ".join(f.name for f in registry if f.writer)
     raise DetectionError(f"{path}: cannot tell the output format from its name; give one of [{writable}] with --to")

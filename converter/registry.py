@@ -412,6 +412,13 @@ class Registry:
             owner = next((b for b in self if b.builtin and ext.lower() in (e.lower() for e in b.extensions)), None)
             if owner is not None:
                 out.append(f"extension {ext}: the built-in {owner.name} keeps it")
+                continue
+            for other in self:  # another plugin's format with the same extension: --from/--to choose
+                if other is not fmt and not other.builtin and ext.lower() in (e.lower() for e in other.extensions):
+                    from .guard import who
+
+                    out.append(f"extension {ext}: also claimed by the format {other.name} of "
+                               f"{who(other.plugin, other.distribution)}; --from/--to choose between them")
         return out
 
 

@@ -557,3 +557,33 @@ def test_a_plugin_error_that_names_no_file_is_given_the_files_name(tmp_path):
         [line] = r.stderr.strip().splitlines()
         assert r.returncode == 1 and line.startswith(f"convert: error: {name}: ") and says in line, r.stderr
         assert not (tmp_path / "out.json").exists()
+
+
+def test_a_reader_only_format_does_not_block_writing_another_plugins_extension_and_is_listed(tmp_path):
+    site = make_site(tmp_path, {"conv-kvt": ("""
+        from converter import Format, hookimpl
+        def read(path, options):
+            with open(path) as f:
+                for line in f:
+                    k, v = line.rstrip("\\n").split("=", 1)
+                    yield k, v
+        def write(path, records, options):
+            with open(path, "w") as f:
+                for k, v in records:
+                    f.write(f"{k}={v}\\n")
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="kvt", extensions=(".kvt",), reader=read, writer=write))
+    """, "kvt"), "conv-kvtread": ("""
+        from converter import Format, hookimpl
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="kvtread", extensions=(".kvt",), reader=lambda p, o: iter([("r", "1")])))
+    """, "kvtread")})
+    (tmp_path / "a.json").write_text('{"k": "v"}')
+    r = cli(site, "a.json", "o.kvt", "-q", cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "o.kvt").read_text() == "k=v\n", r.stderr
+    listing = {p["name"]: p for p in json.loads(cli(site, "plugins", "--json", cwd=tmp_path).stdout)}
+    for mine, other in (("kvt", "kvtread"), ("kvtread", "kvt")):
+        assert any(c.startswith(f"extension .kvt: also claimed by the format {other} of plugin '{other}'")
+                   for c in listing[mine]["conflicts"]), listing[mine]
