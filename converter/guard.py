@@ -119,6 +119,33 @@ def plugin_stdout():
         sys.stdout = saved
 
 
+class _Interrupts:
+    real = True  # a KeyboardInterrupt is the user's, unless the handler below could tell
+
+
+@contextlib.contextmanager
+def interrupts():
+    """Tell Ctrl-C from a plugin's own ``raise KeyboardInterrupt`` inside the block: ``.real``
+    says whether a SIGINT arrived (where this cannot be known, every KeyboardInterrupt is real)."""
+    seen = _Interrupts()
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if previous not in (signal.default_int_handler, signal.SIG_IGN):
+        yield seen
+        return
+    seen.real = False
+
+    def arrived(signum, frame):
+        seen.real = True
+        raise KeyboardInterrupt
+
+    if previous is signal.default_int_handler:
+        signal.signal(signal.SIGINT, arrived)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @contextlib.contextmanager
 def own_environment():
     """The ``CONVERTER_*`` environment variables as they were before the block, after it: a

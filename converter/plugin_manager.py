@@ -150,7 +150,7 @@ def make(builtins, load_entrypoints: bool | None = None):
         found = list(entry_points(group=GROUP))
     except TypeError:  # Python 3.9's entry_points() takes no group
         found = list(entry_points().get(GROUP, []))
-    from .guard import LOAD_SECONDS, PluginTimeout, own_environment, plugin_stdout, time_limit
+    from .guard import LOAD_SECONDS, PluginTimeout, interrupts, own_environment, plugin_stdout, time_limit
 
     matched = set()
     wanted_n = {normalise(n) for n in wanted or ()}
@@ -167,14 +167,18 @@ def make(builtins, load_entrypoints: bool | None = None):
         if off or (wanted is not None and not on):
             info.status = "disabled"
             continue
-        try:
-            with plugin_stdout(), own_environment(), time_limit(LOAD_SECONDS, f"the import of plugin {ep.name!r}",
-                                                                 dist_name or ep.name):
-                # (plugin_stdout: an import-time print() must not reach stdout's data)
-                plugin = ep.load()
-        except BaseException as exc:  # noqa: BLE001 - an import can raise anything, SystemExit too
-            if isinstance(exc, KeyboardInterrupt):
-                raise
+        with interrupts() as ctrl_c:
+            try:
+                with plugin_stdout(), own_environment(), time_limit(LOAD_SECONDS, f"the import of plugin {ep.name!r}",
+                                                                     dist_name or ep.name):
+                    # (plugin_stdout: an import-time print() must not reach stdout's data)
+                    plugin = ep.load()
+                exc = None
+            except BaseException as raised:  # noqa: BLE001 - an import can raise anything, SystemExit too
+                exc = raised
+        if exc is not None:
+            if isinstance(exc, KeyboardInterrupt) and ctrl_c.real:
+                raise exc
             fail(info, f"failed to import: {type(exc).__name__}: {exc}" if not isinstance(exc, PluginTimeout)
                  else f"{exc} while importing")
             continue

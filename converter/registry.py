@@ -260,17 +260,19 @@ class Registry:
 
     def _load(self, info, impls) -> None:
         """Call one plugin's hooks and add what it registered, all of it or (on a failure) none."""
-        from .guard import LOAD_SECONDS, PluginTimeout, own_environment, plugin_stdout, time_limit
+        from .guard import LOAD_SECONDS, PluginTimeout, interrupts, own_environment, plugin_stdout, time_limit
         from .plugin_manager import fail
 
         staged: list = []
         hook = "its registration"
+        ctrl_c = None
         try:
             for hook, impl in impls:
                 def register(item, hook=hook):
                     staged.append((hook, item))
-                with plugin_stdout(), own_environment(), time_limit(None if info.builtin else LOAD_SECONDS,
-                                                 f"the {hook} hook of plugin {info.name!r}", info.distribution or info.name):
+                with plugin_stdout(), own_environment(), interrupts() as ctrl_c, time_limit(
+                        None if info.builtin else LOAD_SECONDS, f"the {hook} hook of plugin {info.name!r}",
+                        info.distribution or info.name):
                     impl.function(*[register for _ in impl.argnames])
             hook = "its registration"
             names, codecs = dict(self._names), dict(self.codecs)
@@ -286,8 +288,8 @@ class Registry:
                 self._names, self.codecs, self.formats, self.replaced = names, codecs, formats, replaced
                 raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit and the like, too: the plugin's failure
-            if info.builtin or isinstance(exc, KeyboardInterrupt):
-                raise
+            if info.builtin or (isinstance(exc, KeyboardInterrupt) and (ctrl_c is None or ctrl_c.real)):
+                raise  # Ctrl-C, not a plugin's own raise KeyboardInterrupt
             what = (str(exc) if isinstance(exc, PluginError) else f"{exc} in {hook}" if isinstance(exc, PluginTimeout)
                     else f"failed in {hook}: {type(exc).__name__}: {exc}")
             fail(info, what)

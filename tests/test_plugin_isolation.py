@@ -4,9 +4,11 @@ plugin distributions (a dist-info with entry points on PYTHONPATH) and the real 
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -587,3 +589,43 @@ def test_a_reader_only_format_does_not_block_writing_another_plugins_extension_a
     for mine, other in (("kvt", "kvtread"), ("kvtread", "kvt")):
         assert any(c.startswith(f"extension .kvt: also claimed by the format {other} of plugin '{other}'")
                    for c in listing[mine]["conflicts"]), listing[mine]
+
+
+def test_a_plugin_raising_keyboard_interrupt_itself_is_its_failure_not_a_ctrl_c(tmp_path):
+    site = make_site(tmp_path, {"conv-kbhook": ("""
+        from converter import hookimpl
+        @hookimpl
+        def register_formats(register):
+            raise KeyboardInterrupt
+    """, "kbhook"), "conv-kbimport": ("raise KeyboardInterrupt\n", "kbimport")})
+    (tmp_path / "x.pkl").write_bytes(pickle.dumps({"a": 1}))
+    r = cli(site, "x.pkl", "x.json", cwd=tmp_path)
+    assert r.returncode == 0 and json.loads((tmp_path / "x.json").read_text()) == {"a": 1}, r.stderr
+    warnings = r.stderr.splitlines()
+    assert any("(conv-kbhook 2.5) failed in register_formats: KeyboardInterrupt" in w for w in warnings), warnings
+    assert any("(conv-kbimport 2.5) failed to import: KeyboardInterrupt" in w for w in warnings), warnings
+
+
+def test_ctrl_c_while_a_plugin_imports_still_stops_the_command(tmp_path):
+    site = make_site(tmp_path, {"conv-slowimport": ("""
+        import os, time
+        open(os.environ["SLOW_MARK"], "w").close()
+        time.sleep(15)
+    """, "slowimport")})
+    (tmp_path / "x.pkl").write_bytes(pickle.dumps({"a": 1}))
+    mark = tmp_path / "importing"
+    env = {k: v for k, v in os.environ.items() if k not in ("CONVERTER_LOAD_PLUGINS", "CONVERTER_PLUGINS_STRICT")}
+    env.update(PYTHONPATH=str(site), SLOW_MARK=str(mark))
+    proc = subprocess.Popen([sys.executable, "-m", "converter", "x.pkl", "x.json"], cwd=tmp_path, env=env,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 30
+        while not mark.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 130 and "interrupted" in proc.stderr.read() and not (tmp_path / "x.json").exists()
