@@ -430,6 +430,12 @@ def _convert(src, dst, from_, to, options, registry, on_progress, dry_run) -> Re
     )
 
 
+def _who(fmt) -> str:
+    from .guard import who
+
+    return who(fmt.plugin, fmt.distribution)
+
+
 def _remove_stale_scratch(dst: Path) -> None:
     """Remove scratch directories that a killed conversion (SIGKILL, power loss) left beside ``dst``.
 
@@ -478,8 +484,13 @@ def _write_atomically(sink, dst: Path, records, options, before_commit=None) -> 
         if before_commit is not None:
             before_commit()
         made = sorted(tmpdir.iterdir())
+        by = "" if sink.builtin else f" of {_who(sink)}"
         if not made:
-            raise ConverterError(f"{dst}: the {sink.name} writer produced no file")
+            raise ConverterError(f"{dst}: the {sink.name} writer{by} produced no file")
+        if sink.files is None and (tmpdir / dst.name).is_dir() and not (tmpdir / dst.name).is_symlink():
+            # a single-file format's output must be a file: a directory there would be taken as
+            # the output (and an input detected later would be read from inside it)
+            raise ConverterError(f"{dst}: the {sink.name} writer{by} made a directory, not a file")
         if not options.force:
             clash = [dst.parent / m.name for m in made if (dst.parent / m.name).exists()]
             if clash:

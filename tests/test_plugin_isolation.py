@@ -629,3 +629,27 @@ def test_ctrl_c_while_a_plugin_imports_still_stops_the_command(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert rc == 130 and "interrupted" in proc.stderr.read() and not (tmp_path / "x.json").exists()
+
+
+def test_a_writer_that_makes_no_file_or_a_directory_is_refused_naming_the_plugin(tmp_path):
+    site = make_site(tmp_path, {"conv-oddwriters": ("""
+        import os
+        from converter import Format, hookimpl
+        def nofile(path, records, options):
+            for _ in records:
+                pass
+        def adir(path, records, options):
+            for _ in records:
+                pass
+            os.mkdir(path)
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="wnofile", extensions=(".wnofile",), writer=nofile))
+            register(Format(name="wdir", extensions=(".wdir",), writer=adir))
+    """, "oddwriters")})
+    (tmp_path / "a.json").write_text('{"k": "v"}')
+    for out, says in (("o.wnofile", "the wnofile writer of plugin 'oddwriters' (conv-oddwriters) produced no file"),
+                      ("o.wdir", "the wdir writer of plugin 'oddwriters' (conv-oddwriters) made a directory, not a file")):
+        r = cli(site, "a.json", out, "-q", cwd=tmp_path)
+        assert r.returncode == 1 and r.stderr.strip() == f"convert: error: {out}: {says}", r.stderr
+        assert not (tmp_path / out).exists() and not list(tmp_path.glob("*.converting"))
