@@ -15,6 +15,7 @@ helper that sends it through any chain of formats, and the conformance kit.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import pickle
 from collections import OrderedDict, defaultdict, deque
@@ -53,6 +54,8 @@ TRICKY: dict = {
     "-inf": float("-inf"),
     "-0.0": -0.0,
     "float": 1.5,
+    "pi": 3.141592653589793,  # every digit of a double: a writer that rounds (f"{v:.6g}") changes it
+    "tiny float": 5e-324,
     "big int": 2**100,
     "big negative": -(2**64) - 1,
     "2**53": 2**53,
@@ -70,6 +73,9 @@ TRICKY: dict = {
     "deque": deque([1, "two"]),
     "flat record": {"key": "flat record", "name": "Omkar Pathak", "age": 21, "pay": 40000},
 }
+
+# Record keys that are not str: each must come back as itself (type and value) or be refused.
+OTHER_KEYS: tuple = (7, -(2**70), 2.5, b"bytes \xff key", (1, "a"), True, None)
 
 # A binary key: dbm stores and pickle hold it; shelve (str keys) must refuse it loudly.
 TRICKY_WITH_BINARY_KEY: dict = {**TRICKY, b"binary \xff key": "value under a binary key"}
@@ -235,7 +241,7 @@ class FormatTests:
 
     def test_is_registered_with_a_reader_or_a_writer(self):
         fmt = self._fmt()
-        assert fmt.reader is not None or fmt.writer is not None
+        assert fmt.reader is not None or fmt.writer is not None, f"{fmt.name} has neither a reader nor a writer"
 
     def test_each_tricky_value_round_trips_or_is_refused_cleanly(self, tmp_path):
         self._reading()
@@ -268,7 +274,67 @@ class FormatTests:
     def test_records_are_key_value_pairs(self, tmp_path):
         self._reading()
         records = self._read(self._write(tmp_path, self.sample))
-        assert records and all(type(r) is tuple and len(r) == 2 for r in records), records
+        assert records and all(type(r) is tuple and len(r) == 2 for r in records), \
+            f"the reader gave {records!r}, not (key, value) tuples"
+
+    def test_record_keys_of_other_types_round_trip_or_are_refused(self, tmp_path):
+        """An int, bytes, tuple ... key comes back as itself, or the writer refuses it: a key
+        that comes back as its str() (or a str as bytes) is a changed record."""
+        self._reading()
+        for i, key in enumerate(OTHER_KEYS):
+            where = Path(tmp_path) / f"key{i}"
+            where.mkdir()
+            try:
+                out = self._write(where, {key: "value"})
+            except Exception as exc:  # noqa: BLE001
+                assert _refused(exc), f"key {key!r}: {type(exc).__name__}: {exc} (refuse with UnsupportedValueError)"
+                continue
+            got = self._read(out)
+            assert len(got) == 1, f"key {key!r}: {len(got)} records read back, not 1: {got!r}"
+            assert_same(got[0][0], key, f"{self.format} key {key!r}")
+            assert_same(got[0][1], "value", f"{self.format}[{key!r}]")
+
+    def test_a_repeated_key_follows_the_formats_duplicates_rule(self, tmp_path):
+        """Records with a key met twice, through the real pipeline: "override", the later record
+        wins (the first is never what is read back); "keep"/"pairs", every record, in order;
+        "error", a clean refusal that leaves nothing."""
+        from .errors import ConverterError
+
+        fmt = self._reading()
+        if fmt.writer is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} has no writer")
+        records = [("k", "first"), ("other", "middle"), ("k", "second")]
+        src = Path(tmp_path) / "repeated.jsonl"
+        with open(src, "w", encoding="utf-8") as f:
+            for key, value in records:
+                f.write(json.dumps({"key": key, "value": value}) + "\n")
+        out = self._name(tmp_path)
+        try:
+            convert(src, out, to=fmt.name, registry=self._registry(), **self.options)
+        except ConverterError as exc:
+            assert fmt.duplicates == "error" or _refused(exc) or "needs Python's" in str(exc), \
+                f"{type(exc).__name__}: {exc} (duplicates={fmt.duplicates!r})"
+            assert not out.exists(), "refused but left output"
+            return
+        got = self._read(out)
+        if fmt.duplicates in ("keep", "pairs"):
+            assert got == records, f"duplicates={fmt.duplicates!r}: wrote {records!r}, read back {got!r}"
+        else:
+            assert dict(got) == {"k": "second", "other": "middle"}, \
+                f"duplicates={fmt.duplicates!r} (the later record wins): wrote {records!r}, read back {got!r}"
+
+    def test_describe_of_its_output_is_a_dict(self, tmp_path):
+        fmt = self._reading()
+        if fmt.describe is None:
+            import pytest
+
+            pytest.skip(f"{fmt.name} has no describe")
+        out = self._write(tmp_path, self.sample)
+        describe = getattr(fmt.describe, "__wrapped__", fmt.describe)  # the plugin's own, unguarded
+        details = describe(out, Options())
+        assert isinstance(details, dict), f"describe returned {type(details).__name__}, not a dict"
 
     def test_its_output_is_detected_by_content(self, tmp_path):
         from .detect import detect_input
@@ -294,8 +360,8 @@ class FormatTests:
             import pytest
 
             pytest.skip(f"{fmt.name} has no extension of its own")
-        found, _ = detect_output(self._name(tmp_path), self._registry())
-        assert found.name == fmt.name
+        found, reason = detect_output(self._name(tmp_path), self._registry())
+        assert found.name == fmt.name, f"an output named {self._name(tmp_path).name} is {found.name} ({reason})"
 
     def test_its_sniff_never_claims_the_builtin_formats_files(self):
         from .detect import HEAD_SIZE
@@ -340,13 +406,15 @@ class FormatTests:
         path = Path(tmp_path) / f"empty{fmt.extensions[0] if fmt.extensions else ''}"
         path.write_bytes(b"")
         try:
-            assert self._read(path) == []
+            got = self._read(path)
         except ConverterError:
-            pass
+            return  # a clean refusal
+        assert got == [], f"an empty file read as {got!r}: no records, or a FormatError"
 
     def test_an_empty_store_round_trips(self, tmp_path):
         self._reading()
-        assert self._read(self._write(tmp_path, {})) == []
+        got = self._read(self._write(tmp_path, {}))
+        assert got == [], f"an empty store read back as {got!r}"
 
     def test_stdin_and_stdout_when_it_streams(self, tmp_path):
         import os
@@ -404,8 +472,9 @@ class FormatTests:
 
     def test_runs_twice_in_one_directory(self, tmp_path):
         self._reading()
-        for _ in range(2):
-            assert dict(self._read(self._write(tmp_path, self.sample))) == self.sample
+        for run in (1, 2):
+            got = dict(self._read(self._write(tmp_path, self.sample)))
+            assert got == self.sample, f"run {run} in one directory: wrote {self.sample!r}, read back {got!r}"
 
 
 class CodecTests:
