@@ -360,9 +360,13 @@ class Registry:
                 continue
             if fmt.replaces and owner == fmt.name:
                 continue
+            what = "name" if n == fmt.name else "alias"
+            theirs = "the name of a format" if n.lower() == owner.lower() else f"an alias of the format {owner!r}"
+            advice = (" (set replaces=True on a format of the same name to replace it)" if n == fmt.name and
+                      n.lower() == owner.lower() else "; choose another")
             raise PluginError(
-                f'plugin "{plugin}" registers format name {n!r}, already registered by plugin '
-                f'"{self.formats[owner].plugin}" (set replaces=True on a format of the same name to replace it)'
+                f'plugin "{plugin}" registers the format {what} {n!r}, already {theirs} of plugin '
+                f'"{self.formats[owner].plugin}"{advice}'
             )
         if not fmt.builtin:
             from .guard import guard_format

@@ -199,7 +199,7 @@ def test_every_broken_plugin_is_one_warning_and_builtins_still_convert(site, tmp
     for dist, what in [("conv-broken-import", "failed to import: ModuleNotFoundError"),
                        ("conv-raises", "failed in register_formats: RuntimeError: boom"),
                        ("conv-misspelled", "no such hook"), ("conv-badarg", "cannot be registered"),
-                       ("conv-clash", "already registered by plugin"),
+                       ("conv-clash", "already the name of a format of plugin"),
                        ("conv-future", "needs plugin API 99, and this converter-toolkit provides 1"),
                        ("conv-exits", "failed in register_formats: SystemExit: 5"),
                        ("conv-apistr", "declares CONVERTER_PLUGIN_API = '1', a str; it must be an int"),
@@ -653,3 +653,17 @@ def test_a_writer_that_makes_no_file_or_a_directory_is_refused_naming_the_plugin
         r = cli(site, "a.json", out, "-q", cwd=tmp_path)
         assert r.returncode == 1 and r.stderr.strip() == f"convert: error: {out}: {says}", r.stderr
         assert not (tmp_path / out).exists() and not list(tmp_path.glob("*.converting"))
+
+
+def test_identify_shows_a_plugin_format_that_claims_the_same_extension(tmp_path):
+    site = make_site(tmp_path, {"conv-mypkl": ("""
+        from converter import Format, hookimpl
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="mypkl", extensions=(".pkl",), reader=lambda p, o: iter([("m", 1)])))
+    """, "mypkl")})
+    (tmp_path / "g.pkl").write_bytes(pickle.dumps({"a": 1}))
+    r = cli(site, "identify", "g.pkl", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith("g.pkl: pickle (pickle protocol"), r.stdout
+    assert ("also matches: mypkl (extension .pkl; plugin 'mypkl' (conv-mypkl)'s format: the built-in pickle "
+            "keeps it)") in r.stdout, r.stdout

@@ -65,8 +65,18 @@ def test_a_clash_names_both_plugins(strict):
         def register_formats(self, register):
             register(Format(name="JSON", reader=_read_upper))
 
-    with pytest.raises(PluginError, match=r'registers format name .JSON., already registered by plugin "converter.plugins.json"'):
+    with pytest.raises(PluginError, match=r'registers the format name .JSON., already the name of a format of plugin '
+                                          r'"converter.plugins.json" \(set replaces=True'):
         registry_with(Clash())
+
+    class AliasClash:
+        @hookimpl
+        def register_formats(self, register):
+            register(Format(name="mydb", aliases=("dbhash",), reader=_read_upper))
+
+    with pytest.raises(PluginError, match=r'registers the format alias .dbhash., already an alias of the format '
+                                          r'.berkeleydb. of plugin "converter.plugins.bdb"; choose another'):
+        registry_with(AliasClash())
 
 
 def test_replaces_takes_over_a_builtin(tmp_path):
