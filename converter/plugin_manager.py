@@ -115,6 +115,11 @@ def _register(pm: pluggy.PluginManager, plugin, info: PluginInfo) -> bool:
         pm.unregister(plugin)
         fail(info, f"implements no such hook: {exc}")
         return False
+    if not pm.get_hookcallers(plugin):  # no @hookimpl at all: the entry point names the wrong module?
+        pm.unregister(plugin)
+        fail(info, "implements neither register_formats nor register_codecs (no @hookimpl function in "
+                   f"{getattr(plugin, '__name__', plugin)!r}), so it registers nothing")
+        return False
     return True
 
 

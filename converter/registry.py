@@ -432,7 +432,7 @@ class Registry:
         canonical = self._names.get(name.lower())
         if canonical is None:
             raise UnknownFormatError(f"Unknown format {name!r}{_did_you_mean(name, self._names)}. "
-                                     f"Pick one of {sorted(self.formats)}")
+                                     f"Pick one of {sorted(self.formats)}{self._failed_note()}")
         return self.formats[canonical]
 
     def codec(self, name: str) -> Codec:
@@ -440,7 +440,12 @@ class Registry:
             return self.codecs[name]
         except KeyError:
             raise UnknownFormatError(f"Unknown codec {name!r}{_did_you_mean(name, self.codecs)}. "
-                                     f"Pick one of {sorted(self.codecs)}") from None
+                                     f"Pick one of {sorted(self.codecs)}{self._failed_note()}") from None
+
+    def _failed_note(self) -> str:
+        """For an unknown name: the plugins that failed to load, one of which may have had it."""
+        failed = [n for n, i in self.plugins.items() if i.status == "failed"]
+        return f" (plugins that failed to load: {', '.join(failed)}; see `convert plugins`)" if failed else ""
 
     def __iter__(self) -> Iterator[Format]:
         return iter(sorted(self.formats.values(), key=lambda f: f.name))

@@ -667,3 +667,18 @@ def test_identify_shows_a_plugin_format_that_claims_the_same_extension(tmp_path)
     assert r.returncode == 0 and r.stdout.startswith("g.pkl: pickle (pickle protocol"), r.stdout
     assert ("also matches: mypkl (extension .pkl; plugin 'mypkl' (conv-mypkl)'s format: the built-in pickle "
             "keeps it)") in r.stdout, r.stdout
+
+
+def test_a_plugin_with_no_hook_is_said_and_an_unknown_name_points_at_failed_plugins(tmp_path):
+    site = make_site(tmp_path, {"conv-nohooks": ("VALUE = 1\n", "nohooks"),
+                                "conv-brokencodec": ("raise RuntimeError('cannot start')\n", "brokencodec")})
+    (tmp_path / "x.pkl").write_bytes(pickle.dumps({"a": 1}))
+    r = cli(site, "x.pkl", "x.json", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    [nohooks] = [w for w in r.stderr.splitlines() if "(conv-nohooks 2.5)" in w]
+    assert "implements neither register_formats nor register_codecs" in nohooks, nohooks
+    listing = {p["name"]: p for p in json.loads(cli(site, "plugins", "--json", cwd=tmp_path).stdout)}
+    assert listing["nohooks"]["status"] == "failed"
+    r = cli(site, "x.pkl", "y.json", "--value-codec", "strenc", cwd=tmp_path)
+    assert r.returncode == 2 and "Unknown codec 'strenc'" in r.stderr and \
+        "plugins that failed to load: " in r.stderr and "brokencodec" in r.stderr, r.stderr
