@@ -122,9 +122,22 @@ def _read_json_kv(path, table):
                 raise FormatError(f"{path} table {table} record {key!r}: {exc}") from None
 
 
+def _columns(con, path, table) -> list:
+    """PRAGMA table_info rows of every column a row has, generated ones included (table_info
+    leaves them out: a STORED or VIRTUAL generated column would be silently dropped). The
+    hidden columns of a virtual table are not the row's."""
+    import sqlite3
+
+    try:
+        rows = list(con.execute(f"PRAGMA table_xinfo({quote_ident(table)})"))
+    except sqlite3.DatabaseError:  # SQLite before 3.26
+        return list(_query(con, path, table, f"PRAGMA table_info({quote_ident(table)})"))
+    return [r[:6] for r in rows if r[6] in (0, 2, 3)]
+
+
 def _read_rows(path, table, cols):
     with ro_connection(path) as con:
-        info = list(_query(con, path, table, f"PRAGMA table_info({quote_ident(table)})"))
+        info = _columns(con, path, table)
         pks = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
         colnames = [r[1] for r in info]
         decoders = [_decoder(r[2]) for r in info]

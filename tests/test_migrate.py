@@ -728,4 +728,5 @@ def test_ctrl_c_to_the_whole_group_while_the_pool_starts_is_one_line(tmp_path, a
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     err = proc.stderr.read()
-    assert rc in (0, 130) and "Traceback" not in err and len(err.splitlines()) <= 1, err
+    # -2: killed by the SIGINT after saying so (a shell shows 130 either way), seen once under load
+    assert rc in (0, 130, -2) and "Traceback" not in err and len(err.splitlines()) <= 1, (rc, err)
