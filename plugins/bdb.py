@@ -114,13 +114,14 @@ def sniff(head: bytes) -> str | None:
         return None
     magic, version, bo, pagesize = got
     kind, ranges = _KINDS[magic]
-    if version not in ranges or pagesize < 512 or pagesize > 65536 or pagesize & (pagesize - 1):
-        # Hash 2.x wrote 256-byte pages; anything else is not a Berkeley DB meta page.
-        if not (kind == "hash" and version in (4, 5) and pagesize in (256,)):
-            return None
     pgno = struct.unpack_from(bo + "I", head, 8)[0]
-    if pgno != 0:
+    if version not in ranges or pgno != 0:
         return None
+    if pagesize < 512 or pagesize > 65536 or pagesize & (pagesize - 1):
+        # Hash 2.x wrote 256-byte pages. Otherwise the magic, the version and page 0 say Berkeley
+        # DB and the page size is damaged: claimed, so that reading it fails saying so
+        if not (kind == "hash" and version in (4, 5) and pagesize in (256,)):
+            return f"Berkeley DB {kind} v{version}, damaged: page size {pagesize:,}"
     extra = []
     unsupported = kind in ("queue", "heap")
     if kind == "btree" and len(head) >= 52:

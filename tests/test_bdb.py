@@ -633,3 +633,28 @@ def test_live_hash185_matches_libdb1(tmp_path, bsize, lorder):
     assert read_all(path) == ref
     assert bdb.sniff(path.read_bytes()[:512]) == "Berkeley DB 1.85 hash, %s-endian, %d-byte pages" % (
         "little" if lorder == 1234 else "big", bsize)
+
+
+@pytest.mark.parametrize("fixture", ["hash.db", "btree_v8.db"])
+@pytest.mark.parametrize("page_size", [0, 1000, 131072])
+def test_a_damaged_page_size_is_a_failing_berkeley_db_store_not_junk(tmp_path, fixture, page_size):
+    """The magic, the version and page 0 say Berkeley DB: a broken page size must not make the
+    file 'not data' to migrate (exit 0, its records silently absent) or SQLite by its name."""
+    import struct
+    import sys
+
+    data = bytearray((FIX / fixture).read_bytes())
+    little = data[12:16] in (b"\x61\x15\x06\x00", b"\x62\x31\x05\x00")
+    struct.pack_into("<I" if little else ">I", data, 20, page_size)
+    src = tmp_path / "tree"
+    src.mkdir()
+    (src / "store.db").write_bytes(bytes(data))
+    run = [sys.executable, "-m", "converter"]
+    r = subprocess.run([*run, src / "store.db", tmp_path / "x.json"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stderr.strip() == \
+        f"convert: error: {src / 'store.db'}: meta page gives an impossible page size {page_size}", r.stderr
+    r = subprocess.run([*run, "migrate", src, tmp_path / "out", "-q"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    report = json.loads((tmp_path / "out" / "migration-report.json").read_text())
+    assert report["not_data"] == [] and [e["format"] for e in report["stores"]] == ["berkeleydb"]
+    assert "impossible page size" in report["stores"][0]["error"]
