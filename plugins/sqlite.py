@@ -20,6 +20,7 @@ key are reported.
 from __future__ import annotations
 
 import os
+import re
 from itertools import chain, islice
 from pathlib import Path
 
@@ -288,7 +289,14 @@ def _write(path, records, options):
         con.execute("PRAGMA cache_size = -16384")
         con.execute("BEGIN")
         if layout == "table":
-            _Table(con, table, options, path).write(chain(sample, records))
+            try:
+                _Table(con, table, options, path).write(chain(sample, records))
+            except UnicodeEncodeError:  # a field name or a str value with a lone surrogate
+                problem = "holds a string with a lone surrogate, which a SQLite TEXT column or name cannot hold"
+                if options.layout == "auto" and options.pk is None:
+                    raise LayoutFallback(f"{path}: a record {problem}", store=str(path),
+                                         why=f"a record {problem}") from None
+                raise UnsupportedValueError(f"{path}: a record {problem}; use --layout kv, which tags it") from None
         else:
             _write_kv(con, table, chain(sample, records), path)
         con.execute("COMMIT")
@@ -308,6 +316,9 @@ def _key_type(key):
     return _column_type(key)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _write_kv(con, table, records, path):
     from converter.jsontags import dumps
 
@@ -321,6 +332,10 @@ def _write_kv(con, table, records, path):
                     f"{path}: key {key!r} ({type(key).__name__}) cannot be a SQLite key as it is; "
                     f"use json or jsonl output, which hold any key"
                 )
+            if type(key) is str and not key.isascii() and _LONE_SURROGATE.search(key):
+                raise UnsupportedValueError(
+                    f"{path}: key {key!r} holds a lone surrogate, which SQLite text (UTF-8) cannot hold; "
+                    f"use jsonl output, which holds any key")
             try:
                 text = dumps(value)
             except UnsupportedValueError as exc:  # a cycle, shared references that expand...

@@ -292,3 +292,20 @@ def test_generated_columns_are_read_like_the_others(tmp_path):
     assert r.returncode == 0, r.stderr
     r = convert(tmp_path / "copy.sqlite", tmp_path / "back.jsonl", "-q")
     assert _records(tmp_path / "back.jsonl") == _records(out)
+
+
+def test_a_lone_surrogate_falls_back_to_key_value_or_is_refused_never_an_internal_error(tmp_path):
+    cases = {"value": {"r1": {"a": "\udcff", "b": 2}}, "field": {"r1": {"\ud800col": 1}}, "key": {"\ud800x": {"a": 1}}}
+    for name, data in cases.items():
+        src = tmp_path / f"{name}.pkl"
+        src.write_bytes(pickle.dumps(data))
+        auto, table = tmp_path / f"{name}.sqlite", tmp_path / f"{name}-table.sqlite"
+        r = convert(src, auto)
+        if name == "key":  # no SQLite text holds it: refused, naming the key and what holds it
+            assert r.returncode == 1 and "key '\\ud800x' holds a lone surrogate" in r.stderr and "jsonl" in r.stderr
+        else:  # auto: key/value, which tags the string, said in a note; every record exact
+            assert r.returncode == 0 and "kv layout" in r.stderr and "lone surrogate" in r.stderr, r.stderr
+            assert convert("verify", src, auto).returncode == 0
+        r = convert(src, table, "--layout", "table")
+        assert r.returncode == 1 and "lone surrogate" in r.stderr and "internal error" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and not table.exists()
