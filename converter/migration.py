@@ -104,6 +104,10 @@ def run_task(task: dict) -> dict:
                         f"`convert {task['main']} OUTPUT {exc.option} NAME`")
     except ConverterError as exc:
         out["error"] = str(exc)
+        if "--py2-strings latin1" in out["error"]:
+            # for the whole tree it would turn the UTF-8 strings of every other store into mojibake
+            out["error"] += (f"; in migrate it would apply to every store: convert this one alone with "
+                             f"`convert {task['main']} OUTPUT --py2-strings latin1`")
     except (OSError, MemoryError, RecursionError) as exc:
         out["error"] = answer(exc)[0]
     except Exception as exc:  # a bug or a plugin's: this store fails, the others go on
@@ -243,17 +247,31 @@ def _exact(entry):
     return entry
 
 
+class ReportError(ConverterError):
+    """DEST holds a report this version cannot read (damaged, or written by a newer version)."""
+
+
 def read_report(dest) -> dict | None:
     """The report of an earlier run into ``dest`` with its journal replayed (what a killed run
-    finished after the report was last rewritten), or None (missing or unreadable: start afresh)."""
+    finished after the report was last rewritten), or None when there is none. A report that is
+    there but cannot be read raises ``ReportError``: starting afresh over it would lose what it
+    says and take the outputs it made for someone else's files."""
     dest = Path(dest)
+    where = dest / REPORT_NAME
     try:
-        with open(dest / REPORT_NAME, encoding="utf-8") as f:
+        with open(where, encoding="utf-8") as f:
             report = json.load(f)
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"not JSON ({exc})"
+        raise ReportError(f"{where}: cannot read the report of the earlier migration: {why}; move it away, "
+                          f"or use --force to migrate every store again and replace it") from None
     if not (isinstance(report, dict) and report.get("version") == REPORT_VERSION):
-        return None
+        version = report.get("version") if isinstance(report, dict) else None
+        raise ReportError(f"{where}: a report of version {version!r}, and this converter-toolkit reads version "
+                          f"{REPORT_VERSION}; use the converter-toolkit that wrote it, move it away, or use --force "
+                          f"to migrate every store again and replace it")
     report["stores"] = [_exact(e) for e in report.get("stores", []) if isinstance(e, dict)]
     try:
         with open(dest / JOURNAL_NAME, encoding="utf-8") as f:
@@ -374,6 +392,7 @@ def migrate(src, dest, *, to: str = "sqlite", jobs: int | None = None, verify: b
         raise MigrationError(f"{dest}: the destination contains the source tree; choose a directory beside it")
     if dest_path.exists() and not dest_path.is_dir():
         raise MigrationError(f"{dest}: not a directory")
+    _check_dest_place(dest, dest_path)  # a dry run too: it must not approve what the run refuses
     sink = registry.format(to)
     missing = sink.missing_for_writing()
     if missing:  # refused before planning, not once per store
@@ -408,8 +427,13 @@ def migrate(src, dest, *, to: str = "sqlite", jobs: int | None = None, verify: b
 
 def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run, checksum, cluster, options,
              registry, on_event, started_wall, t0, pool) -> dict:
+    try:
+        previous = read_report(dest_path) or {}
+    except ReportError:
+        if not force:
+            raise
+        previous = {}  # --force: every store again, and a new report over the old one
     tree, pool = _plan_tree(src_path, registry, pool, jobs)
-    previous = read_report(dest_path) or {}
     old_entries = {e["store"]: e for e in previous.get("stores", []) if isinstance(e, dict) and "store" in e}
     interrupted = set(previous.get("in_progress", []))
     ext = sink.extensions[0] if sink.extensions else "." + sink.name
@@ -493,6 +517,22 @@ def _migrate(src, dest, src_path, dest_path, sink, jobs, verify, force, dry_run,
     finally:
         if lock is not None:
             os.close(lock)
+
+
+def _check_dest_place(dest, dest_path: Path) -> None:
+    """DEST, or the directory it will be made in, can take the outputs."""
+    here = dest_path
+    while not os.path.lexists(here) and here.parent != here:
+        here = here.parent
+    if not here.is_dir():
+        raise MigrationError(f"{dest}: {here} is not a directory")
+    if not os.access(here, os.W_OK | os.X_OK):
+        try:
+            readonly = bool(os.statvfs(here).f_flag & os.ST_RDONLY)
+        except (OSError, AttributeError):
+            readonly = False
+        why = "read-only file system" if readonly else "permission denied"
+        raise ConverterError(f"{dest}: cannot write {'in ' + str(here) if here != dest_path else 'there'}: {why}")
 
 
 def _lock(dest, dest_path: Path):

@@ -730,3 +730,41 @@ def test_ctrl_c_to_the_whole_group_while_the_pool_starts_is_one_line(tmp_path, a
     err = proc.stderr.read()
     # -2: killed by the SIGINT after saying so (a shell shows 130 either way), seen once under load
     assert rc in (0, 130, -2) and "Traceback" not in err and len(err.splitlines()) <= 1, (rc, err)
+
+
+def test_a_report_this_version_cannot_read_is_refused_not_overwritten(tmp_path):
+    src, dst = tmp_path / "s", tmp_path / "o"
+    src.mkdir()
+    (src / "a.pkl").write_bytes(pickle.dumps({"a": 1}))
+    assert cli("migrate", src, dst, "-q").returncode == 0
+    report = dst / "migration-report.json"
+    good = json.loads(report.read_text())
+    for text, says in (("garbage", "cannot read the report of the earlier migration: not JSON"),
+                       (json.dumps({**good, "version": 99}), "a report of version 99")):
+        report.write_text(text)
+        for args in (["--dry-run"], ["-q"]):
+            r = cli("migrate", src, dst, *args)
+            [line] = r.stderr.strip().splitlines()
+            assert r.returncode == 1 and line.startswith(f"convert: error: {report}: {says}"), r.stderr
+            assert "--force" in r.stderr and report.read_text() == text  # left as it was
+    r = cli("migrate", src, dst, "-q", "--force")  # the way out it names
+    assert r.returncode == 0 and json.loads(report.read_text())["version"] == good["version"], r.stderr
+
+
+def test_a_dry_run_refuses_a_destination_the_run_would_refuse(tmp_path):
+    src = tmp_path / "s"
+    src.mkdir()
+    (src / "a.pkl").write_bytes(pickle.dumps({"a": 1}))
+    (tmp_path / "afile").write_text("x")
+    for args in (["--dry-run"], []):
+        r = cli("migrate", src, tmp_path / "afile" / "o", *args)
+        assert r.returncode == 2 and f"{tmp_path / 'afile'} is not a directory" in r.stderr, r.stderr
+
+
+def test_the_py2_strings_advice_in_migrate_is_for_the_one_store(tmp_path):
+    src = tmp_path / "s"
+    src.mkdir()
+    shutil.copy(FIXTURES / "py2" / "py2_latin1.pkl", src / "latin.pkl")
+    r = cli("migrate", src, tmp_path / "o", "-q")
+    assert r.returncode == 1
+    assert f"convert this one alone with `convert {src / 'latin.pkl'} OUTPUT --py2-strings latin1`" in r.stderr, r.stderr
