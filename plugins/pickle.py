@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from pathlib import Path
 
 from converter import Format, hookimpl
 from converter.errors import FormatError, UnsupportedValueError
@@ -27,7 +28,21 @@ def _read(path, options):
 
     A file of several pickles (appended with open(..., 'ab')) is merged like successive
     dict.update calls, so later pickles override earlier keys, and the count is reported.
+    A damaged one named NAME.dat with no NAME.dir beside it is more likely a shelve's values
+    file whose index was lost (pickles padded to 512-byte blocks): the error says so.
     """
+    try:
+        yield from _read_pickles(path, options)
+    except FormatError as exc:
+        from converter.detect import lone_companion
+
+        lone = lone_companion(Path(path), b"") if str(path) != "-" else None
+        if lone:
+            raise FormatError(f"{exc} ({lone[1]})") from None
+        raise
+
+
+def _read_pickles(path, options):
     from converter.safepickle import iter_pickles
 
     with open_input(path) as f:

@@ -768,3 +768,13 @@ def test_the_py2_strings_advice_in_migrate_is_for_the_one_store(tmp_path):
     r = cli("migrate", src, tmp_path / "o", "-q")
     assert r.returncode == 1
     assert f"convert this one alone with `convert {src / 'latin.pkl'} OUTPUT --py2-strings latin1`" in r.stderr, r.stderr
+
+
+def test_a_shelve_values_file_without_its_index_says_the_index_is_missing(tmp_path):
+    src = tmp_path / "s"
+    src.mkdir()
+    shutil.copy(FIXTURES / "py2" / "py2_dumbdbm_shelve.dat", src / "shelf.dat")  # its .dir and .bak lost
+    r = cli("migrate", src, tmp_path / "o", "-q")
+    report = json.loads((tmp_path / "o" / "migration-report.json").read_text())
+    said = [e.get("error") or "" for e in report["stores"]] + [d["reason"] for d in report["not_data"]]
+    assert any("its index shelf.dir is missing" in s for s in said), (r.stderr, said)
