@@ -28,6 +28,7 @@ class Store:
     format: str
     reason: str
     parts: list[Path] = field(default_factory=list)
+    builtin: bool = True  # a built-in format's store keeps a file a plugin's also claims
 
     def rel(self, root: Path) -> str:
         return self.main.relative_to(root).as_posix()
@@ -144,7 +145,11 @@ def _group(root: Path, tree: Tree, candidates: list, others: list) -> None:
     # multi-file stores claim their files first, so a companion (NAME.dir of a dbm.dumb store)
     # is never converted on its own; the same store found from each of its files counts once
     claimed: dict[Path, Store] = {}
-    for store in sorted(candidates, key=lambda s: (-len(s.parts), str(s.main))):
+    for store in sorted(candidates, key=lambda s: (not s.builtin, -len(s.parts), str(s.main))):
+        if not store.builtin:  # a plugin's store never takes a file a built-in store has
+            if store.main in claimed:
+                continue
+            store.parts = [p for p in store.parts if p not in claimed]
         if any(p in claimed for p in store.parts):
             continue
         for p in store.parts:
@@ -170,14 +175,16 @@ def _group(root: Path, tree: Tree, candidates: list, others: list) -> None:
 def _own_store(path: Path, found) -> Store | None:
     """The best format whose store ``path`` is one of the files of (a sniff can also match on a
     companion beside the file: that companion is found as a store when the walk reaches it)."""
+    here = Path(os.path.abspath(path)).parent
     for fmt, reason in found:
         try:
-            parts = [p for p in fmt.parts(path) if p.exists()]
+            # a store's files are beside it: a files() naming ../../etc/passwd names no file of it
+            parts = [p for p in fmt.parts(path) if Path(os.path.abspath(p)).parent == here and p.is_file()]
         except Exception:  # a plugin's files() must not break the walk
             continue
         if path in parts:
             main = parts[0] if parts[0].is_file() else path
-            return Store(main=main, format=fmt.name, reason=reason, parts=parts)
+            return Store(main=main, format=fmt.name, reason=reason, parts=parts, builtin=fmt.builtin)
     return None
 
 

@@ -682,3 +682,30 @@ def test_a_plugin_with_no_hook_is_said_and_an_unknown_name_points_at_failed_plug
     r = cli(site, "x.pkl", "y.json", "--value-codec", "strenc", cwd=tmp_path)
     assert r.returncode == 2 and "Unknown codec 'strenc'" in r.stderr and \
         "plugins that failed to load: " in r.stderr and "brokencodec" in r.stderr, r.stderr
+
+
+def test_a_plugin_store_takes_no_built_in_stores_file_and_nothing_outside_its_directory(tmp_path):
+    site = make_site(tmp_path, {"conv-greedyfiles": ("""
+        from pathlib import Path
+        from converter import Format, hookimpl
+        def files(path):
+            path = Path(path)
+            return [path, path.with_suffix(".kvi"), path.parent / "a.json", path.parent / ".." / "outside.txt"]
+        @hookimpl
+        def register_formats(register):
+            register(Format(name="greedy", extensions=(".greedy",), files=files,
+                            sniff=lambda h, p: "GREEDY magic" if h.startswith(b"GREEDY") else None,
+                            reader=lambda p, o: iter([("g", 1)])))
+    """, "greedyfiles")})
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "x.greedy").write_bytes(b"GREEDY\n")
+    (tree / "x.kvi").write_bytes(b"index\n")
+    (tree / "a.json").write_text('{"a": 1}')
+    (tmp_path / "outside.txt").write_text("not in the tree")
+    r = cli(site, "migrate", "tree", "out", "-j", "1", "-q", cwd=tmp_path, CONVERTER_LOAD_PLUGINS="conv-greedyfiles")
+    assert r.returncode == 0, r.stderr
+    stores = {e["store"]: e for e in json.loads((tmp_path / "out" / "migration-report.json").read_text())["stores"]}
+    assert sorted(stores) == ["a.json", "x.greedy"], stores
+    assert [s["path"] for s in stores["x.greedy"]["sources"]] == ["x.greedy", "x.kvi"]
+    assert stores["a.json"]["status"] == "ok" and stores["a.json"]["format"] == "json"
