@@ -314,7 +314,11 @@ class FormatTests:
         try:
             convert(src, out, to=fmt.name, registry=self._registry(), **self.options)
         except ConverterError as exc:
-            assert fmt.duplicates == "error" or _refused(exc) or "needs Python's" in str(exc), \
+            if "needs Python's" in str(exc):
+                import pytest
+
+                pytest.skip(str(exc))  # a writer that needs a module this interpreter lacks
+            assert fmt.duplicates == "error" or _refused(exc), \
                 f"{type(exc).__name__}: {exc} (duplicates={fmt.duplicates!r})"
             assert not out.exists(), "refused but left output"
             return
