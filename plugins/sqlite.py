@@ -291,7 +291,9 @@ def _write(path, records, options):
         if layout == "table":
             try:
                 _Table(con, table, options, path).write(chain(sample, records))
-            except UnicodeEncodeError:  # a field name or a str value with a lone surrogate
+            except (UnicodeEncodeError, sqlite3.Warning) as exc:  # a field name or a str value with a lone surrogate
+                if isinstance(exc, sqlite3.Warning) and "wrong type" not in str(exc):
+                    raise  # (Python 3.10's sqlite3 says "SQL is of wrong type" for a name it cannot encode)
                 problem = "holds a string with a lone surrogate, which a SQLite TEXT column or name cannot hold"
                 if options.layout == "auto" and options.pk is None:
                     raise LayoutFallback(f"{path}: a record {problem}", store=str(path),
