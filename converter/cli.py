@@ -149,7 +149,8 @@ class _DefaultToConvert(TyperGroup):
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "--install-completion", "--show-completion"):
             _no_such_command(args)
-            _no_such_top_option(args[0], self.get_command(ctx, "convert"))
+            if args[0].startswith("--"):  # convert IN OUT, the common case, looks up nothing more
+                _no_such_top_option(args[0], self.get_command(ctx, "convert"))
             args = ["convert", *args]
         return super().parse_args(ctx, args)
 
@@ -180,7 +181,7 @@ def _no_such_top_option(word, command):
     Without this the word reaches the conversion's options, whose closest match (``--verify``)
     is the wrong suggestion. A word closer to a conversion option is left to that command.
     """
-    if not word.startswith("--") or "=" in word:
+    if "=" in word:
         return
     import difflib
 
