@@ -191,10 +191,11 @@ def guard_codec(codec, distribution: str = "") -> None:
 
 
 def _sniff(fmt, fn):
+    label, off = f"the {fmt.name} sniff of {who(fmt.plugin, fmt.distribution)}", fmt.distribution or fmt.plugin
+
     def sniff(head, path):
         try:
-            with time_limit(SNIFF_SECONDS, f"the {fmt.name} sniff of {who(fmt.plugin, fmt.distribution)}",
-                            fmt.distribution or fmt.plugin):
+            with time_limit(SNIFF_SECONDS, label, off):
                 reason = fn(head, path)
         except KeyboardInterrupt:
             raise
